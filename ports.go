@@ -1,0 +1,136 @@
+package runcmd
+
+import (
+	"context"
+	"time"
+)
+
+// CommandQuery selects commands for ListCommands. Zero values mean "any". Results are newest first.
+type CommandQuery struct {
+	CommandID     string
+	InstanceID    string // commands that have an invocation on this node
+	InvokedAfter  time.Time
+	InvokedBefore time.Time
+	Limit         int    // page size, 1..50
+	NextToken     string // opaque, from the previous page
+}
+
+// CommandPage is one page of commands.
+type CommandPage struct {
+	Commands  []*Command
+	NextToken string
+}
+
+// InvocationQuery selects invocations: those of one command (ordered by instance id), or those of one
+// node (newest first), or the single pair when both are set.
+type InvocationQuery struct {
+	CommandID  string
+	InstanceID string
+	Limit      int
+	NextToken  string
+}
+
+// InvocationPage is one page of invocations.
+type InvocationPage struct {
+	Invocations []*Invocation
+	NextToken   string
+}
+
+// Transition moves one invocation to a new detail, exactly once. The store applies it only if
+// CanTransition(current, To) holds, and in the same atomic write updates the command's counters:
+// Counts[To]++ when To is terminal, and SentDone++ when the invocation had been sent. A transition that
+// is not allowed from the current state (a duplicate or stale reply) fails with ECONFLICT and changes
+// nothing. InProgress -> InProgress is allowed and only merges the result.
+type Transition struct {
+	CommandID  string
+	InstanceID string
+	To         Detail
+	At         time.Time
+	// Result, when set, is merged into the stored result: plugins replace stored plugins of the same
+	// Name, other plugins are kept; non-zero ResponseCode/StartedAt/EndedAt/TraceOutput overwrite.
+	Result *Result
+}
+
+// InvocationKey names one invocation.
+type InvocationKey struct {
+	CommandID  string
+	InstanceID string
+}
+
+// CommandStore keeps commands and their invocations.
+type CommandStore interface {
+	// CreateCommand stores a new command together with the invocations known at send time (at most
+	// MaxInstanceIDs), atomically, so they are readable as soon as it returns. ECONFLICT if the
+	// command id exists.
+	CreateCommand(ctx context.Context, cmd *Command, invs []*Invocation) error
+	// GetCommand returns a command; ENOTFOUND (InvalidCommandId) if there is none.
+	GetCommand(ctx context.Context, commandID string) (*Command, error)
+	// ListCommands returns a page of commands, newest first.
+	ListCommands(ctx context.Context, q CommandQuery) (CommandPage, error)
+	// AddInvocations stores invocations found while resolving targets. Invocations that already exist
+	// are left unchanged, so a retried resolution is harmless. Any number; the store batches.
+	AddInvocations(ctx context.Context, invs []*Invocation) error
+	// SetResolved records that target resolution is complete with targetCount invocations.
+	SetResolved(ctx context.Context, commandID string, targetCount int) error
+	// GetInvocation returns one invocation; ENOTFOUND (InvocationDoesNotExist) if there is none.
+	GetInvocation(ctx context.Context, commandID, instanceID string) (*Invocation, error)
+	// ListInvocations returns a page of invocations.
+	ListInvocations(ctx context.Context, q InvocationQuery) (InvocationPage, error)
+	// PendingInvocations returns up to limit invocations of a command with Seq > afterSeq, in Seq
+	// order, whatever their detail (the caller skips those no longer Pending).
+	PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*Invocation, error)
+	// MarkSent moves the given invocations from Pending to InProgress with Sent set, adds the number
+	// moved to the command's Dispatched counter, sets the command's Cursor to cursor, and moves the
+	// command from Pending to InProgress, atomically. Invocations no longer Pending are skipped; the
+	// ones moved are returned. At most 99 invocations per call.
+	MarkSent(ctx context.Context, commandID string, invs []*Invocation, cursor int, at time.Time) ([]*Invocation, error)
+	// Transition applies t exactly once (see Transition) and returns the invocation after the change.
+	Transition(ctx context.Context, t Transition) (*Invocation, error)
+	// SetCommandDetail moves a command to detail to, if its current detail is one of from; ECONFLICT
+	// otherwise.
+	SetCommandDetail(ctx context.Context, commandID string, from []CommandDetail, to CommandDetail) error
+	// ExpiredInvocations returns up to limit non-terminal invocations whose ExpiresAt is before t,
+	// from an index of open invocations (never a scan).
+	ExpiredInvocations(ctx context.Context, before time.Time, limit int) ([]InvocationKey, error)
+}
+
+// InstanceQuery selects managed nodes for DescribeInstanceInformation.
+type InstanceQuery struct {
+	InstanceIDs []string // when set, only these (missing ones are left out)
+	Limit       int
+	NextToken   string
+}
+
+// InstancePage is one page of managed nodes.
+type InstancePage struct {
+	Instances []*Instance
+	NextToken string
+}
+
+// InstanceStore keeps managed nodes and their tags.
+type InstanceStore interface {
+	// RecordHeartbeat creates the node on its first heartbeat (with the heartbeat's tags) and
+	// afterwards updates its platform facts, queue and LastPingAt; tags of a known node are kept.
+	RecordHeartbeat(ctx context.Context, hb Heartbeat) error
+	// GetInstances returns the nodes with the given ids; unknown ids are absent from the map.
+	GetInstances(ctx context.Context, ids []string) (map[string]*Instance, error)
+	// ListInstances returns a page of nodes ordered by id.
+	ListInstances(ctx context.Context, q InstanceQuery) (InstancePage, error)
+	// AddTags sets tags on a node (ENOTFOUND if unknown); RemoveTags removes keys.
+	AddTags(ctx context.Context, instanceID string, tags map[string]string) error
+	RemoveTags(ctx context.Context, instanceID string, keys []string) error
+	// FindByTag pages through the ids of nodes that carry tag key (with value value, or any value
+	// when anyValue is set), in id order, through an index.
+	FindByTag(ctx context.Context, key, value string, anyValue bool, limit int, next string) (ids []string, nextToken string, err error)
+}
+
+// NodeQueue delivers messages to managed nodes' own queues.
+type NodeQueue interface {
+	Send(ctx context.Context, queueURL string, m NodeMessage) error
+}
+
+// DispatchQueue feeds the dispatch function. Implementations use the command id as the FIFO message
+// group.
+type DispatchQueue interface {
+	Enqueue(ctx context.Context, m DispatchMessage) error
+}
