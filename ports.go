@@ -47,7 +47,8 @@ type Transition struct {
 	To         Detail
 	At         time.Time
 	// Result, when set, is merged into the stored result: plugins replace stored plugins of the same
-	// Name, other plugins are kept; non-zero ResponseCode/StartedAt/EndedAt/TraceOutput overwrite.
+	// Name, other plugins are kept; non-zero ResponseCode/StartedAt/EndedAt/TraceOutput overwrite, and
+	// a terminal transition always sets ResponseCode (0 is the final code of a success).
 	Result *Result
 }
 

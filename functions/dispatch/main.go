@@ -1,0 +1,31 @@
+// Command dispatch is the dispatch function, fed by the FIFO dispatch queue through an SQS event source
+// mapping with ReportBatchItemFailures.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/runcmd/runcmd/internal/config"
+	"github.com/runcmd/runcmd/internal/lambdafn"
+	"github.com/runcmd/runcmd/internal/stack"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	ctx := context.Background()
+	cfg, err := stack.LoadAWS(ctx)
+	if err != nil {
+		log.Error("config", "err", err)
+		os.Exit(1)
+	}
+	st, err := stack.New(ctx, cfg, config.FromEnv(os.Getenv), log)
+	if err != nil {
+		log.Error("wiring", "err", err)
+		os.Exit(1)
+	}
+	lambda.Start(lambdafn.SQSHandler(lambdafn.Dispatch(st.Dispatcher), true, log))
+}

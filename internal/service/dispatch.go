@@ -1,0 +1,463 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/runcmd/runcmd"
+)
+
+// Dispatcher makes every decision about one command: resolving tag targets into invocations, sending
+// the next window under MaxConcurrency with SSM's slow start, stopping at the error threshold, cancel,
+// and the final status. It is fed by the FIFO dispatch queue whose message group is the command id, so
+// it never runs twice at once for the same command and needs no locks.
+type Dispatcher struct {
+	Commands  runcmd.CommandStore
+	Instances runcmd.InstanceStore
+	Nodes     runcmd.NodeQueue
+	Now       Clock
+	Log       *slog.Logger
+}
+
+// Page sizes for dispatch. markBatch stays under DynamoDB's 100-item transaction limit with the
+// command update included.
+const (
+	resolvePage = 100
+	markBatch   = 99
+)
+
+// Handle applies one dispatch message.
+func (d *Dispatcher) Handle(ctx context.Context, m runcmd.DispatchMessage) error {
+	switch m.Kind {
+	case runcmd.DispatchStart:
+		if err := d.resolve(ctx, m.CommandID); err != nil {
+			return err
+		}
+		return d.pump(ctx, m.CommandID)
+	case runcmd.DispatchPump:
+		return d.pump(ctx, m.CommandID)
+	case runcmd.DispatchCancel:
+		return d.cancel(ctx, m.CommandID, m.InstanceIDs)
+	}
+	return runcmd.Errorf(runcmd.EINVALID, "", "unknown dispatch message kind %q", m.Kind)
+}
+
+// resolve turns tag targets into invocations, page by page, so memory stays flat however large the
+// fleet. It is idempotent: a retried resolution re-adds the same invocations with the same Seq.
+func (d *Dispatcher) resolve(ctx context.Context, commandID string) error {
+	cmd, err := d.Commands.GetCommand(ctx, commandID)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", commandID, err)
+	}
+	if cmd.Resolved {
+		return nil
+	}
+	first, rest := cmd.Targets[0], cmd.Targets[1:]
+	seq := 0
+	for _, value := range targetValues(first) {
+		key, anyValue := targetKey(first, value)
+		next := ""
+		for {
+			ids, token, err := d.Instances.FindByTag(ctx, key, value, anyValue, resolvePage, next)
+			if err != nil {
+				return fmt.Errorf("resolve %s: find %s: %w", commandID, first.Key, err)
+			}
+			nodes, err := d.Instances.GetInstances(ctx, ids)
+			if err != nil {
+				return fmt.Errorf("resolve %s: get instances: %w", commandID, err)
+			}
+			var invs []*runcmd.Invocation
+			for _, id := range ids {
+				node, ok := nodes[id]
+				if !ok || !matchesAll(node, rest) || matchedEarlier(node, first, value) {
+					continue
+				}
+				seq++
+				invs = append(invs, newInvocation(cmd, node, seq))
+			}
+			if err := d.Commands.AddInvocations(ctx, invs); err != nil {
+				return fmt.Errorf("resolve %s: add invocations: %w", commandID, err)
+			}
+			if token == "" {
+				break
+			}
+			next = token
+		}
+	}
+	if err := d.Commands.SetResolved(ctx, commandID, seq); err != nil {
+		return fmt.Errorf("resolve %s: %w", commandID, err)
+	}
+	return nil
+}
+
+// targetValues lists the values of a tag target to query one by one (values are ORed).
+func targetValues(t runcmd.Target) []string { return t.Values }
+
+// targetKey turns a target and one of its values into a FindByTag query: tag:<key> with a value, or
+// tag-key whose values are tag keys.
+func targetKey(t runcmd.Target, value string) (key string, anyValue bool) {
+	if t.Key == "tag-key" {
+		return value, true
+	}
+	return strings.TrimPrefix(t.Key, "tag:"), false
+}
+
+// matchedEarlier reports whether node was already found through an earlier value of the same target,
+// so a node matching two ORed values gets one invocation.
+func matchedEarlier(node *runcmd.Instance, t runcmd.Target, value string) bool {
+	for _, v := range t.Values {
+		if v == value {
+			return false
+		}
+		if matches(node, runcmd.Target{Key: t.Key, Values: []string{v}}) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchesAll(node *runcmd.Instance, targets []runcmd.Target) bool {
+	for _, t := range targets {
+		if !matches(node, t) {
+			return false
+		}
+	}
+	return true
+}
+
+func matches(node *runcmd.Instance, t runcmd.Target) bool {
+	for _, v := range t.Values {
+		key, anyValue := targetKey(t, v)
+		got, ok := node.Tags[key]
+		if ok && (anyValue || got == v) {
+			return true
+		}
+	}
+	return false
+}
+
+// limits returns the concurrency and error limits of a command as counts.
+func limits(cmd *runcmd.Command) (maxConc, maxErr int) {
+	maxConc, _ = runcmd.ParseRate(cmd.MaxConcurrency, cmd.TargetCount)
+	maxConc = max(maxConc, 1)
+	maxErr, _ = runcmd.ParseRate(cmd.MaxErrors, cmd.TargetCount)
+	return maxConc, maxErr
+}
+
+// slowStart is SSM's ramp: one node first; then the window doubles with every finished invocation
+// until MaxConcurrency (docs/compatibility.md).
+func slowStart(cmd *runcmd.Command, maxConc int) int {
+	return min(maxConc, max(1, 2*cmd.SentDone))
+}
+
+// pump sends the next window of invocations, stops at the error threshold, and finishes the command
+// when every invocation has ended.
+func (d *Dispatcher) pump(ctx context.Context, commandID string) error {
+	cmd, err := d.Commands.GetCommand(ctx, commandID)
+	if err != nil {
+		return fmt.Errorf("pump %s: %w", commandID, err)
+	}
+	if cmd.Detail.Terminal() || !cmd.Resolved {
+		return nil
+	}
+	maxConc, maxErr := limits(cmd)
+	exceeded := cmd.ErrorCount() > maxErr
+	switch {
+	case exceeded || cmd.Detail == runcmd.CommandDetailCancelling:
+		to := runcmd.DetailTerminated
+		if !exceeded {
+			to = runcmd.DetailCancelled
+		}
+		if err := d.endUnsent(ctx, cmd, to); err != nil {
+			return err
+		}
+	default:
+		if err := d.sendWindow(ctx, cmd, slowStart(cmd, maxConc)-cmd.InFlight()); err != nil {
+			return err
+		}
+	}
+	return d.finish(ctx, commandID)
+}
+
+// sendWindow sends up to n more invocations in Seq order.
+func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int) error {
+	cursor := cmd.Cursor
+	for n > 0 {
+		page, err := d.Commands.PendingInvocations(ctx, cmd.CommandID, cursor, min(n, markBatch))
+		if err != nil {
+			return fmt.Errorf("pump %s: pending: %w", cmd.CommandID, err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		var batch []*runcmd.Invocation
+		for _, inv := range page {
+			cursor = inv.Seq
+			if inv.Detail == runcmd.DetailPending {
+				batch = append(batch, inv)
+			}
+		}
+		// Recording the send before sending means a reply can never arrive for an invocation the
+		// store still thinks is Pending.
+		sent, err := d.Commands.MarkSent(ctx, cmd.CommandID, batch, cursor, d.Now().UTC())
+		if err != nil {
+			return fmt.Errorf("pump %s: mark sent: %w", cmd.CommandID, err)
+		}
+		for _, inv := range sent {
+			d.deliver(ctx, cmd, inv)
+		}
+		n -= len(sent)
+	}
+	return nil
+}
+
+// deliver puts one invocation on its node's queue. A node whose queue cannot take the message is
+// Undeliverable: the send is not retried, as SSM does not redeliver to a node that is gone.
+func (d *Dispatcher) deliver(ctx context.Context, cmd *runcmd.Command, inv *runcmd.Invocation) {
+	msg := runcmd.NodeMessage{
+		Kind:              runcmd.KindSend,
+		CommandID:         cmd.CommandID,
+		InstanceID:        inv.InstanceID,
+		DocumentName:      cmd.DocumentName,
+		DocumentVersion:   cmd.DocumentVersion,
+		DocumentContent:   cmd.DocumentContent,
+		Parameters:        cmd.Parameters,
+		OutputS3Bucket:    cmd.OutputS3Bucket,
+		OutputS3KeyPrefix: cmd.OutputS3KeyPrefix,
+		ExpiresAt:         inv.ExpiresAt,
+	}
+	err := d.Nodes.Send(ctx, inv.QueueURL, msg)
+	if err == nil {
+		return
+	}
+	d.Log.Warn("deliver_failed", "command_id", cmd.CommandID, "instance_id", inv.InstanceID, "err", err)
+	_, terr := d.Commands.Transition(ctx, runcmd.Transition{
+		CommandID: cmd.CommandID, InstanceID: inv.InstanceID, To: runcmd.DetailUndeliverable, At: d.Now().UTC(),
+		Result: &runcmd.Result{TraceOutput: "The node's queue could not be reached."},
+	})
+	if terr != nil && runcmd.ErrorCode(terr) != runcmd.ECONFLICT {
+		d.Log.Error("mark_undeliverable_failed", "command_id", cmd.CommandID, "instance_id", inv.InstanceID, "err", terr)
+	}
+}
+
+// endUnsent moves every invocation not yet sent to a terminal detail: Terminated after MaxErrors,
+// Cancelled after CancelCommand.
+func (d *Dispatcher) endUnsent(ctx context.Context, cmd *runcmd.Command, to runcmd.Detail) error {
+	after := cmd.Cursor
+	for {
+		page, err := d.Commands.PendingInvocations(ctx, cmd.CommandID, after, resolvePage)
+		if err != nil {
+			return fmt.Errorf("end unsent %s: %w", cmd.CommandID, err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, inv := range page {
+			after = inv.Seq
+			if inv.Detail != runcmd.DetailPending {
+				continue
+			}
+			if err := d.transition(ctx, cmd.CommandID, inv.InstanceID, to); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// transition applies one service-side transition; losing a race to a reply is not an error.
+func (d *Dispatcher) transition(ctx context.Context, commandID, instanceID string, to runcmd.Detail) error {
+	_, err := d.Commands.Transition(ctx, runcmd.Transition{CommandID: commandID, InstanceID: instanceID, To: to, At: d.Now().UTC()})
+	if err != nil && runcmd.ErrorCode(err) != runcmd.ECONFLICT {
+		return fmt.Errorf("transition %s/%s to %s: %w", commandID, instanceID, to, err)
+	}
+	return nil
+}
+
+// finish sets the final status once every invocation has ended.
+func (d *Dispatcher) finish(ctx context.Context, commandID string) error {
+	cmd, err := d.Commands.GetCommand(ctx, commandID)
+	if err != nil {
+		return fmt.Errorf("finish %s: %w", commandID, err)
+	}
+	if cmd.Detail.Terminal() || !cmd.Resolved || cmd.CompletedCount() < cmd.TargetCount {
+		return nil
+	}
+	_, maxErr := limits(cmd)
+	final := runcmd.FinalDetail(cmd.Counts, cmd.ErrorCount() > maxErr)
+	if cmd.Detail == runcmd.CommandDetailCancelling && final != runcmd.CommandDetailSuccess {
+		final = runcmd.CommandDetailCancelled
+	}
+	err = d.Commands.SetCommandDetail(ctx, commandID,
+		[]runcmd.CommandDetail{runcmd.CommandDetailPending, runcmd.CommandDetailInProgress, runcmd.CommandDetailCancelling}, final)
+	if err != nil && runcmd.ErrorCode(err) != runcmd.ECONFLICT {
+		return fmt.Errorf("finish %s: %w", commandID, err)
+	}
+	return nil
+}
+
+// cancel ends unsent invocations at once and asks the nodes running the others to stop them.
+func (d *Dispatcher) cancel(ctx context.Context, commandID string, instanceIDs []string) error {
+	cmd, err := d.Commands.GetCommand(ctx, commandID)
+	if err != nil {
+		return fmt.Errorf("cancel %s: %w", commandID, err)
+	}
+	if cmd.Detail.Terminal() {
+		return nil
+	}
+	if len(instanceIDs) == 0 {
+		if err := d.endUnsent(ctx, cmd, runcmd.DetailCancelled); err != nil {
+			return err
+		}
+	}
+	each := func(inv *runcmd.Invocation) error {
+		switch inv.Detail {
+		case runcmd.DetailPending, runcmd.DetailDelayed:
+			return d.transition(ctx, commandID, inv.InstanceID, runcmd.DetailCancelled)
+		case runcmd.DetailInProgress:
+			if err := d.transition(ctx, commandID, inv.InstanceID, runcmd.DetailCancelling); err != nil {
+				return err
+			}
+			msg := runcmd.NodeMessage{Kind: runcmd.KindCancel, CommandID: commandID, InstanceID: inv.InstanceID}
+			if err := d.Nodes.Send(ctx, inv.QueueURL, msg); err != nil {
+				return fmt.Errorf("cancel %s/%s: send: %w", commandID, inv.InstanceID, err)
+			}
+		}
+		return nil
+	}
+	if len(instanceIDs) > 0 {
+		for _, id := range instanceIDs {
+			inv, err := d.Commands.GetInvocation(ctx, commandID, id)
+			if err != nil {
+				return fmt.Errorf("cancel %s/%s: %w", commandID, id, err)
+			}
+			if err := each(inv); err != nil {
+				return err
+			}
+		}
+		return d.finish(ctx, commandID)
+	}
+	q := runcmd.InvocationQuery{CommandID: commandID, Limit: resolvePage}
+	for {
+		page, err := d.Commands.ListInvocations(ctx, q)
+		if err != nil {
+			return fmt.Errorf("cancel %s: list: %w", commandID, err)
+		}
+		for _, inv := range page.Invocations {
+			if err := each(inv); err != nil {
+				return err
+			}
+		}
+		if page.NextToken == "" {
+			return d.finish(ctx, commandID)
+		}
+		q.NextToken = page.NextToken
+	}
+}
+
+// Sweeper ends invocations whose total timeout (delivery + execution) has passed, even when their node
+// never answers again, and asks dispatch to decide what follows.
+type Sweeper struct {
+	Commands runcmd.CommandStore
+	Dispatch runcmd.DispatchQueue
+	Now      Clock
+}
+
+// sweepPage bounds the work of one sweep pass; the next pass (a minute later) takes the rest.
+const sweepPage = 500
+
+// Sweep runs one pass and returns how many invocations it timed out.
+func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
+	now := s.Now().UTC()
+	keys, err := s.Commands.ExpiredInvocations(ctx, now, sweepPage)
+	if err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	touched := map[string]bool{}
+	n := 0
+	for _, k := range keys {
+		_, err := s.Commands.Transition(ctx, runcmd.Transition{CommandID: k.CommandID, InstanceID: k.InstanceID, To: runcmd.DetailDeliveryTimedOut, At: now})
+		switch runcmd.ErrorCode(err) {
+		case "":
+			n++
+			touched[k.CommandID] = true
+		case runcmd.ECONFLICT:
+		default:
+			return n, fmt.Errorf("sweep %s/%s: %w", k.CommandID, k.InstanceID, err)
+		}
+	}
+	for id := range touched {
+		if err := s.Dispatch.Enqueue(ctx, runcmd.DispatchMessage{Kind: runcmd.DispatchPump, CommandID: id}); err != nil {
+			return n, fmt.Errorf("sweep: enqueue pump %s: %w", id, err)
+		}
+	}
+	return n, nil
+}
+
+// Ingester applies what agents report: heartbeats register and refresh nodes; replies move
+// invocations, exactly once, and wake dispatch when an invocation ends.
+type Ingester struct {
+	Commands  runcmd.CommandStore
+	Instances runcmd.InstanceStore
+	Dispatch  runcmd.DispatchQueue
+	Now       Clock
+}
+
+// Handle applies one batch of results. Replies that are duplicates or stale are acknowledged and
+// change nothing. It returns, per message, nil or the error that should make it retry; the commands
+// that need a dispatch pump are woken once per batch.
+func (g *Ingester) Handle(ctx context.Context, batch []runcmd.ResultMessage) []error {
+	errs := make([]error, len(batch))
+	wake := map[string]bool{}
+	for i, m := range batch {
+		errs[i] = g.apply(ctx, m, wake)
+	}
+	for id := range wake {
+		if err := g.Dispatch.Enqueue(ctx, runcmd.DispatchMessage{Kind: runcmd.DispatchPump, CommandID: id}); err != nil {
+			// The transition is stored; the next reply or the sweep wakes dispatch again. Report the
+			// failure on the messages of this command so they are retried (harmlessly).
+			for i, m := range batch {
+				if m.Reply != nil && m.Reply.CommandID == id && errs[i] == nil {
+					errs[i] = fmt.Errorf("enqueue pump %s: %w", id, err)
+				}
+			}
+		}
+	}
+	return errs
+}
+
+func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[string]bool) error {
+	switch {
+	case m.Kind == runcmd.KindHeartbeat && m.Heartbeat != nil:
+		hb := *m.Heartbeat
+		if !validInstanceID(hb.InstanceID) || hb.QueueURL == "" {
+			return runcmd.Errorf(runcmd.EINVALID, "", "heartbeat with invalid instance id or no queue")
+		}
+		hb.At = g.Now().UTC() // the service's clock decides ping status, not the node's
+		if err := g.Instances.RecordHeartbeat(ctx, hb); err != nil {
+			return fmt.Errorf("heartbeat %s: %w", hb.InstanceID, err)
+		}
+		return nil
+	case m.Kind == runcmd.KindReply && m.Reply != nil:
+		r := m.Reply
+		if !r.Detail.Valid() || r.Detail == runcmd.DetailPending {
+			return runcmd.Errorf(runcmd.EINVALID, "", "reply with invalid detail %q", r.Detail)
+		}
+		res := r.Result
+		_, err := g.Commands.Transition(ctx, runcmd.Transition{
+			CommandID: r.CommandID, InstanceID: r.InstanceID, To: r.Detail, At: g.Now().UTC(), Result: &res,
+		})
+		switch runcmd.ErrorCode(err) {
+		case "":
+			if r.Detail.Terminal() {
+				wake[r.CommandID] = true
+			}
+			return nil
+		case runcmd.ECONFLICT, runcmd.ENOTFOUND:
+			return nil // a duplicate, stale or unknown reply changes nothing
+		}
+		return fmt.Errorf("reply %s/%s: %w", r.CommandID, r.InstanceID, err)
+	}
+	return runcmd.Errorf(runcmd.EINVALID, "", "unknown result message kind %q", m.Kind)
+}

@@ -1,0 +1,76 @@
+// Package stack builds runcmd's services from an AWS configuration and resource names: SDK clients,
+// adapters, services. The functions' mains, `runcmd dev` and the end-to-end tests all wire through it,
+// so they cannot drift apart.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/runcmd/runcmd/internal/config"
+	"github.com/runcmd/runcmd/internal/dynamo"
+	"github.com/runcmd/runcmd/internal/service"
+	"github.com/runcmd/runcmd/internal/sqsq"
+)
+
+// Stack holds the services of every function over the AWS adapters.
+type Stack struct {
+	API        *service.API
+	Dispatcher *service.Dispatcher
+	Ingester   *service.Ingester
+	Sweeper    *service.Sweeper
+
+	SQS      *sqs.Client
+	Dispatch *sqsq.Queue // the FIFO dispatch queue
+	Results  *sqsq.Queue // the results queue agents reply to
+}
+
+// New builds the stack. It looks up the queue URLs once (one request each), so it must run after
+// provisioning.
+func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Logger) (*Stack, error) {
+	ddb := dynamodb.NewFromConfig(cfg)
+	sqsc := sqs.NewFromConfig(cfg)
+	dispatchURL, err := queueURL(ctx, sqsc, res.DispatchQueue)
+	if err != nil {
+		return nil, err
+	}
+	resultsURL, err := queueURL(ctx, sqsc, res.ResultsQueue)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := service.NewBuiltins()
+	if err != nil {
+		return nil, err
+	}
+
+	commands := dynamo.NewCommandStore(ddb, res.CommandsTable, res.InvocationsTable)
+	instances := dynamo.NewInstanceStore(ddb, res.InstancesTable, res.TagsTable)
+	dispatch := sqsq.NewDispatchQueue(sqsc, dispatchURL)
+	nodes := sqsq.NewNodeQueue(sqsc)
+
+	return &Stack{
+		API: service.NewAPI(commands, instances, dispatch, docs),
+		Dispatcher: &service.Dispatcher{
+			Commands: commands, Instances: instances, Nodes: nodes, Now: time.Now, Log: log,
+		},
+		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Now: time.Now},
+		Sweeper:  &service.Sweeper{Commands: commands, Dispatch: dispatch, Now: time.Now},
+		SQS:      sqsc,
+		Dispatch: sqsq.New(sqsc, dispatchURL),
+		Results:  sqsq.New(sqsc, resultsURL),
+	}, nil
+}
+
+func queueURL(ctx context.Context, c *sqs.Client, name string) (string, error) {
+	out, err := c.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("queue %s (run `runcmd provision` first): %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
