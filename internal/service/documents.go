@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +22,9 @@ type Document struct {
 // Validate checks runtime parameters against the document and fills defaults. It returns the values as
 // SSM's map of lists (what nodes receive) and the document's execution timeout in seconds.
 func (d *Document) Validate(params map[string][]string) (map[string][]string, int, error) {
+	if err := documents.CheckSendSize(d.Content, params); err != nil {
+		return nil, 0, err
+	}
 	v, err := d.model.ResolveParameters(params)
 	if err != nil {
 		return nil, 0, err
@@ -49,24 +51,11 @@ func NewDocument(desc DocumentDescription, content []byte) (*Document, error) {
 	for _, p := range model.Parameters {
 		dp := DocumentParameter{Name: p.Name, Type: p.Type, Description: p.Description}
 		if p.HasDefault {
-			dp.DefaultValue = defaultString(p.Default)
+			dp.DefaultValue = p.DefaultValue()
 		}
 		desc.Parameters = append(desc.Parameters, dp)
 	}
 	return &Document{Description: desc, Content: content, PluginNames: model.PluginNames(), model: model}, nil
-}
-
-// defaultString renders a typed default as DescribeDocument shows it: strings as they are, anything
-// else as JSON.
-func defaultString(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 // DocumentSource finds documents.
@@ -92,7 +81,7 @@ func NewBuiltins() (*Builtins, error) {
 		doc, err := NewDocument(DocumentDescription{
 			Name: name, DocumentVersion: builtin.DocumentVersion, DefaultVersion: builtin.DocumentVersion,
 			LatestVersion: builtin.DocumentVersion, Owner: builtin.Owner, Status: "Active",
-			DocumentType: builtin.DocumentType, DocumentFormat: builtin.DocumentFormat, CreatedDate: builtin.CreatedDate,
+			DocumentType: builtin.DocumentType, DocumentFormat: builtin.DocumentFormat, CreatedDate: builtin.CreatedDate(),
 		}, content)
 		if err != nil {
 			return nil, fmt.Errorf("built-in document %s: %w", name, err)
