@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +19,35 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
-// Endpoint returns the emulator endpoint, or "" when none is configured or none answers.
+// Endpoint returns the emulator endpoint, or "" when none is configured or none answers. The check
+// runs once per test binary and asks for moto's small config document, not its state dump (which grows
+// with every resource the tests create).
 func Endpoint() string {
-	ep := os.Getenv("AWS_ENDPOINT_URL")
-	if ep == "" {
-		return ""
-	}
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(strings.TrimRight(ep, "/") + "/moto-api/data.json")
-	if err != nil {
-		resp, err = c.Get(strings.TrimRight(ep, "/") + "/_localstack/health")
-		if err != nil {
-			return ""
+	endpointOnce.Do(func() {
+		ep := strings.TrimRight(os.Getenv("AWS_ENDPOINT_URL"), "/")
+		if ep == "" {
+			return
 		}
-	}
-	resp.Body.Close()
-	return ep
+		c := http.Client{Timeout: 5 * time.Second}
+		for _, path := range []string{"/moto-api/config", "/_localstack/health"} {
+			resp, err := c.Get(ep + path)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				endpoint = ep
+				return
+			}
+		}
+	})
+	return endpoint
 }
+
+var (
+	endpointOnce sync.Once
+	endpoint     string
+)
 
 // Config returns an AWS configuration for the emulator, or skips the test when there is none.
 func Config(t testing.TB) aws.Config {
