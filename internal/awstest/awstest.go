@@ -35,7 +35,7 @@ func Endpoint() string {
 				continue
 			}
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 				endpoint = ep
 				return
 			}

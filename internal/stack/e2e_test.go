@@ -1,0 +1,276 @@
+package stack_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/runcmd/runcmd/agent/node"
+	"github.com/runcmd/runcmd/internal/awstest"
+	"github.com/runcmd/runcmd/internal/config"
+	"github.com/runcmd/runcmd/internal/provision"
+	"github.com/runcmd/runcmd/internal/stack"
+)
+
+// system is the whole of runcmd on the emulator: provisioned resources under a unique prefix, the four
+// functions hosted as `runcmd dev` hosts them, real agents, and aws-sdk-go-v2's own ssm client.
+type system struct {
+	endpoint string
+	client   *ssm.Client
+	agents   []string
+}
+
+func startSystem(t *testing.T, agents int) *system {
+	t.Helper()
+	cfg := awstest.Config(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	res := config.Names(awstest.Name("e2e"))
+	if _, err := provision.Run(ctx, cfg, res); err != nil {
+		t.Fatalf("provision: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := stack.New(ctx, cfg, res, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := st.RunDev(ctx, stack.DevOptions{Listener: ln, SweepInterval: time.Second, Pollers: 2}, log); err != nil {
+			t.Errorf("dev host: %v", err)
+		}
+	})
+	s := &system{endpoint: "http://" + ln.Addr().String()}
+	for i := range agents {
+		a, err := node.NewAWS(ctx, cfg, node.Config{StateDir: filepath.Join(t.TempDir(), fmt.Sprint(i)), Logger: log, Grace: time.Second},
+			node.NamesFrom(res))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.agents = append(s.agents, a.InstanceID())
+		wg.Go(func() { _ = a.Run(ctx) })
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	s.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
+	s.waitOnline(t)
+	return s
+}
+
+func (s *system) waitOnline(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := s.client.DescribeInstanceInformation(context.Background(), &ssm.DescribeInstanceInformationInput{
+			Filters: []types.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: s.agents}},
+		})
+		if err == nil && len(out.InstanceInformationList) == len(s.agents) {
+			for _, info := range out.InstanceInformationList {
+				if info.PingStatus != types.PingStatusOnline || info.PlatformType != types.PlatformTypeLinux {
+					t.Errorf("node %s: ping %s platform %s, want Online Linux", aws.ToString(info.InstanceId), info.PingStatus, info.PlatformType)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agents did not register: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// wait polls GetCommandInvocation until the invocation has finished.
+func (s *system) wait(t *testing.T, commandID, instanceID string) *ssm.GetCommandInvocationOutput {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := s.client.GetCommandInvocation(context.Background(), &ssm.GetCommandInvocationInput{
+			CommandId: aws.String(commandID), InstanceId: aws.String(instanceID),
+		})
+		if err != nil {
+			t.Fatalf("GetCommandInvocation %s/%s: %v", commandID, instanceID, err)
+		}
+		switch out.Status {
+		case types.CommandInvocationStatusPending, types.CommandInvocationStatusInProgress, types.CommandInvocationStatusDelayed:
+		default:
+			return out
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("invocation %s/%s still %s", commandID, instanceID, out.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *system) waitCommand(t *testing.T, commandID string) types.Command {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := s.client.ListCommands(context.Background(), &ssm.ListCommandsInput{CommandId: aws.String(commandID)})
+		if err != nil || len(out.Commands) != 1 {
+			t.Fatalf("ListCommands %s: %v (%d commands)", commandID, err, len(out.Commands))
+		}
+		c := out.Commands[0]
+		if c.Status != types.CommandStatusPending && c.Status != types.CommandStatusInProgress {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("command %s still %s", commandID, c.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestEndToEndWithSDK(t *testing.T) {
+	s := startSystem(t, 2)
+	ctx := context.Background()
+
+	t.Run("success on two nodes", func(t *testing.T) {
+		sent, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+			DocumentName: aws.String("AWS-RunShellScript"),
+			InstanceIds:  s.agents,
+			Parameters:   map[string][]string{"commands": {"echo hi", "echo oops >&2"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := aws.ToString(sent.Command.CommandId)
+		if sent.Command.Status != types.CommandStatusPending || sent.Command.TargetCount != 2 {
+			t.Errorf("SendCommand: status %s target count %d, want Pending 2", sent.Command.Status, sent.Command.TargetCount)
+		}
+		for _, n := range s.agents {
+			out := s.wait(t, id, n)
+			if out.Status != types.CommandInvocationStatusSuccess || out.ResponseCode != 0 {
+				t.Errorf("%s: status %s code %d, want Success 0", n, out.Status, out.ResponseCode)
+			}
+			if got := aws.ToString(out.StandardOutputContent); got != "hi\n" {
+				t.Errorf("%s: stdout %q, want %q", n, got, "hi\n")
+			}
+			if got := aws.ToString(out.StandardErrorContent); got != "oops\n" {
+				t.Errorf("%s: stderr %q, want %q", n, got, "oops\n")
+			}
+			if aws.ToString(out.ExecutionStartDateTime) == "" || aws.ToString(out.ExecutionElapsedTime) == "" {
+				t.Errorf("%s: execution times missing: %+v", n, out)
+			}
+		}
+		c := s.waitCommand(t, id)
+		if c.Status != types.CommandStatusSuccess || c.CompletedCount != 2 || c.ErrorCount != 0 {
+			t.Errorf("command: status %s completed %d errors %d, want Success 2 0", c.Status, c.CompletedCount, c.ErrorCount)
+		}
+		inv, err := s.client.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), Details: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inv.CommandInvocations) != 2 {
+			t.Fatalf("ListCommandInvocations: %d invocations, want 2", len(inv.CommandInvocations))
+		}
+		for _, i := range inv.CommandInvocations {
+			if len(i.CommandPlugins) != 1 || aws.ToString(i.CommandPlugins[0].Output) != "hi\n\n----------ERROR-------\noops\n" {
+				t.Errorf("plugins of %s: %+v", aws.ToString(i.InstanceId), i.CommandPlugins)
+			}
+		}
+	})
+
+	t.Run("failing script", func(t *testing.T) {
+		sent, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+			DocumentName: aws.String("AWS-RunShellScript"),
+			Targets:      []types.Target{{Key: aws.String("InstanceIds"), Values: s.agents[:1]}},
+			Parameters:   map[string][]string{"commands": {"exit 3"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := s.wait(t, aws.ToString(sent.Command.CommandId), s.agents[0])
+		if out.Status != types.CommandInvocationStatusFailed || out.ResponseCode != 3 {
+			t.Errorf("status %s code %d, want Failed 3", out.Status, out.ResponseCode)
+		}
+		if c := s.waitCommand(t, aws.ToString(sent.Command.CommandId)); c.Status != types.CommandStatusFailed || c.ErrorCount != 1 {
+			t.Errorf("command: %s with %d errors, want Failed with 1", c.Status, c.ErrorCount)
+		}
+	})
+
+	t.Run("unknown instance", func(t *testing.T) {
+		_, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+			DocumentName: aws.String("AWS-RunShellScript"),
+			InstanceIds:  []string{"mi-0123456789abcdef0"},
+			Parameters:   map[string][]string{"commands": {"true"}},
+		})
+		var invalid *types.InvalidInstanceId
+		if !errors.As(err, &invalid) {
+			t.Errorf("SendCommand to an unknown node: %v, want InvalidInstanceId", err)
+		}
+	})
+
+	t.Run("no such invocation", func(t *testing.T) {
+		_, err := s.client.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{
+			CommandId: aws.String("00000000-0000-4000-8000-000000000000"), InstanceId: aws.String(s.agents[0]),
+		})
+		var invalid *types.InvalidCommandId
+		var missing *types.InvocationDoesNotExist
+		if !errors.As(err, &invalid) && !errors.As(err, &missing) {
+			t.Errorf("GetCommandInvocation of an unknown command: %v", err)
+		}
+	})
+}
+
+// TestEndToEndWithAWSCLI drives the api with the AWS CLI, a client nobody here wrote.
+func TestEndToEndWithAWSCLI(t *testing.T) {
+	if _, err := exec.LookPath("aws"); err != nil {
+		t.Skip("aws CLI not installed")
+	}
+	s := startSystem(t, 1)
+	node := s.agents[0]
+	aws := func(args ...string) map[string]any {
+		t.Helper()
+		cmd := exec.Command("aws", append([]string{"ssm", "--endpoint-url", s.endpoint, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_MAX_ATTEMPTS=1")
+		out, err := cmd.Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, ee.Stderr)
+			}
+			t.Fatalf("aws %s: %v", strings.Join(args, " "), err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(out, &v); err != nil {
+			t.Fatalf("aws %s printed non-JSON: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return v
+	}
+	sent := aws("send-command", "--document-name", "AWS-RunShellScript", "--instance-ids", node, "--parameters", "commands=echo hi")
+	id, _ := sent["Command"].(map[string]any)["CommandId"].(string)
+	if id == "" {
+		t.Fatalf("send-command returned no CommandId: %v", sent)
+	}
+	s.wait(t, id, node)
+	got := aws("get-command-invocation", "--command-id", id, "--instance-id", node)
+	if got["Status"] != "Success" || got["StandardOutputContent"] != "hi\n" {
+		t.Errorf("get-command-invocation: Status %v StandardOutputContent %q, want Success \"hi\\n\"", got["Status"], got["StandardOutputContent"])
+	}
+	list := aws("list-commands")
+	if cmds, _ := list["Commands"].([]any); len(cmds) == 0 {
+		t.Errorf("list-commands: %v", list)
+	}
+	info := aws("describe-instance-information")
+	if l, _ := info["InstanceInformationList"].([]any); len(l) != 1 {
+		t.Errorf("describe-instance-information: %v", info)
+	}
+}
