@@ -156,6 +156,9 @@ type Invocation struct {
 	Sent         bool
 	UpdatedAt    time.Time
 	Result       Result
+	// NotificationConfig is the command's, kept on each invocation so that a status change can be
+	// published without reading the command.
+	NotificationConfig NotificationConfig
 }
 
 // Status is the invocation's coarse status.

@@ -135,3 +135,8 @@ type NodeQueue interface {
 type DispatchQueue interface {
 	Enqueue(ctx context.Context, m DispatchMessage) error
 }
+
+// Notifier publishes a message to an SNS topic.
+type Notifier interface {
+	Publish(ctx context.Context, topicARN, subject string, body []byte, attrs map[string]string) error
+}

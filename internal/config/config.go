@@ -14,13 +14,17 @@ type Resources struct {
 	InvocationsTable string
 	InstancesTable   string
 	TagsTable        string
+	DocumentsTable   string // user documents, their versions and tags
 	DispatchQueue    string // FIFO; group = command id
 	DispatchDLQ      string
 	ResultsQueue     string
 	ResultsDLQ       string
 	NodeQueuePrefix  string // a node's queue is NodeQueuePrefix + instance id
 	EventsTopic      string
-	OutputBucket     string
+	// EventsTopicARN is the events topic's ARN when known (CloudFormation passes it); empty means look
+	// it up by name at start-up.
+	EventsTopicARN string
+	OutputBucket   string
 }
 
 // DefaultPrefix is the resource prefix when RUNCMD_PREFIX is not set.
@@ -33,6 +37,7 @@ func Names(prefix string) Resources {
 		InvocationsTable: prefix + "-invocations",
 		InstancesTable:   prefix + "-instances",
 		TagsTable:        prefix + "-tags",
+		DocumentsTable:   prefix + "-documents",
 		DispatchQueue:    prefix + "-dispatch.fifo",
 		DispatchDLQ:      prefix + "-dispatch-dlq.fifo",
 		ResultsQueue:     prefix + "-results",
@@ -57,12 +62,14 @@ func FromEnv(getenv func(string) string) Resources {
 		"RUNCMD_INVOCATIONS_TABLE": &r.InvocationsTable,
 		"RUNCMD_INSTANCES_TABLE":   &r.InstancesTable,
 		"RUNCMD_TAGS_TABLE":        &r.TagsTable,
+		"RUNCMD_DOCUMENTS_TABLE":   &r.DocumentsTable,
 		"RUNCMD_DISPATCH_QUEUE":    &r.DispatchQueue,
 		"RUNCMD_DISPATCH_DLQ":      &r.DispatchDLQ,
 		"RUNCMD_RESULTS_QUEUE":     &r.ResultsQueue,
 		"RUNCMD_RESULTS_DLQ":       &r.ResultsDLQ,
 		"RUNCMD_NODE_QUEUE_PREFIX": &r.NodeQueuePrefix,
 		"RUNCMD_EVENTS_TOPIC":      &r.EventsTopic,
+		"RUNCMD_EVENTS_TOPIC_ARN":  &r.EventsTopicARN,
 		"RUNCMD_OUTPUT_BUCKET":     &r.OutputBucket,
 	} {
 		if v := getenv(env); v != "" {

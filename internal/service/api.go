@@ -256,6 +256,8 @@ func newInvocation(cmd *runcmd.Command, node *runcmd.Instance, seq int) *runcmd.
 		Detail:       runcmd.DetailPending,
 		UpdatedAt:    cmd.RequestedAt,
 		Result:       runcmd.Result{ResponseCode: -1},
+
+		NotificationConfig: cmd.NotificationConfig,
 	}
 }
 

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -17,6 +18,7 @@ type Dispatcher struct {
 	Commands  runcmd.CommandStore
 	Instances runcmd.InstanceStore
 	Nodes     runcmd.NodeQueue
+	Notify    *Notifications
 	Now       Clock
 	Log       *slog.Logger
 }
@@ -205,7 +207,13 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int)
 		if err != nil {
 			return fmt.Errorf("pump %s: mark sent: %w", cmd.CommandID, err)
 		}
+		if len(sent) > 0 && cmd.Detail == runcmd.CommandDetailPending {
+			cmd.Detail = runcmd.CommandDetailInProgress
+			d.notifyCommand(ctx, cmd)
+		}
 		for _, inv := range sent {
+			inv.Detail = runcmd.DetailInProgress
+			d.notifyInvocation(ctx, inv)
 			d.deliver(ctx, cmd, inv)
 		}
 		n -= len(sent)
@@ -233,12 +241,12 @@ func (d *Dispatcher) deliver(ctx context.Context, cmd *runcmd.Command, inv *runc
 		return
 	}
 	d.Log.Warn("deliver_failed", "command_id", cmd.CommandID, "instance_id", inv.InstanceID, "err", err)
-	_, terr := d.Commands.Transition(ctx, runcmd.Transition{
+	err = d.apply(ctx, runcmd.Transition{
 		CommandID: cmd.CommandID, InstanceID: inv.InstanceID, To: runcmd.DetailUndeliverable, At: d.Now().UTC(),
 		Result: &runcmd.Result{TraceOutput: "The node's queue could not be reached."},
 	})
-	if terr != nil && runcmd.ErrorCode(terr) != runcmd.ECONFLICT {
-		d.Log.Error("mark_undeliverable_failed", "command_id", cmd.CommandID, "instance_id", inv.InstanceID, "err", terr)
+	if err != nil {
+		d.Log.Error("mark_undeliverable_failed", "command_id", cmd.CommandID, "instance_id", inv.InstanceID, "err", err)
 	}
 }
 
@@ -268,11 +276,34 @@ func (d *Dispatcher) endUnsent(ctx context.Context, cmd *runcmd.Command, to runc
 
 // transition applies one service-side transition; losing a race to a reply is not an error.
 func (d *Dispatcher) transition(ctx context.Context, commandID, instanceID string, to runcmd.Detail) error {
-	_, err := d.Commands.Transition(ctx, runcmd.Transition{CommandID: commandID, InstanceID: instanceID, To: to, At: d.Now().UTC()})
-	if err != nil && runcmd.ErrorCode(err) != runcmd.ECONFLICT {
-		return fmt.Errorf("transition %s/%s to %s: %w", commandID, instanceID, to, err)
+	return d.apply(ctx, runcmd.Transition{CommandID: commandID, InstanceID: instanceID, To: to, At: d.Now().UTC()})
+}
+
+// apply stores a transition and publishes it. Losing a race to a reply is not an error.
+func (d *Dispatcher) apply(ctx context.Context, t runcmd.Transition) error {
+	inv, err := d.Commands.Transition(ctx, t)
+	switch runcmd.ErrorCode(err) {
+	case "":
+		d.notifyInvocation(ctx, inv)
+		return nil
+	case runcmd.ECONFLICT:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("transition %s/%s to %s: %w", t.CommandID, t.InstanceID, t.To, err)
+}
+
+// notifyInvocation and notifyCommand publish a status change. The change is already stored, so a
+// failed publication is logged, not retried.
+func (d *Dispatcher) notifyInvocation(ctx context.Context, inv *runcmd.Invocation) {
+	if err := d.Notify.Invocation(ctx, inv, d.Now().UTC()); err != nil {
+		d.Log.Warn("notify_failed", "command_id", inv.CommandID, "instance_id", inv.InstanceID, "err", err)
+	}
+}
+
+func (d *Dispatcher) notifyCommand(ctx context.Context, cmd *runcmd.Command) {
+	if err := d.Notify.Command(ctx, cmd, d.Now().UTC()); err != nil {
+		d.Log.Warn("notify_failed", "command_id", cmd.CommandID, "err", err)
+	}
 }
 
 // finish sets the final status once every invocation has ended.
@@ -291,10 +322,15 @@ func (d *Dispatcher) finish(ctx context.Context, commandID string) error {
 	}
 	err = d.Commands.SetCommandDetail(ctx, commandID,
 		[]runcmd.CommandDetail{runcmd.CommandDetailPending, runcmd.CommandDetailInProgress, runcmd.CommandDetailCancelling}, final)
-	if err != nil && runcmd.ErrorCode(err) != runcmd.ECONFLICT {
-		return fmt.Errorf("finish %s: %w", commandID, err)
+	switch runcmd.ErrorCode(err) {
+	case "":
+		cmd.Detail = final
+		d.notifyCommand(ctx, cmd)
+		return nil
+	case runcmd.ECONFLICT:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("finish %s: %w", commandID, err)
 }
 
 // cancel ends unsent invocations at once and asks the nodes running the others to stop them.
@@ -361,6 +397,7 @@ func (d *Dispatcher) cancel(ctx context.Context, commandID string, instanceIDs [
 type Sweeper struct {
 	Commands runcmd.CommandStore
 	Dispatch runcmd.DispatchQueue
+	Notify   *Notifications
 	Now      Clock
 }
 
@@ -376,12 +413,16 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 	touched := map[string]bool{}
 	n := 0
+	var notifyErrs []error
 	for _, k := range keys {
-		_, err := s.Commands.Transition(ctx, runcmd.Transition{CommandID: k.CommandID, InstanceID: k.InstanceID, To: runcmd.DetailDeliveryTimedOut, At: now})
+		inv, err := s.Commands.Transition(ctx, runcmd.Transition{CommandID: k.CommandID, InstanceID: k.InstanceID, To: runcmd.DetailDeliveryTimedOut, At: now})
 		switch runcmd.ErrorCode(err) {
 		case "":
 			n++
 			touched[k.CommandID] = true
+			if err := s.Notify.Invocation(ctx, inv, now); err != nil {
+				notifyErrs = append(notifyErrs, err)
+			}
 		case runcmd.ECONFLICT:
 		default:
 			return n, fmt.Errorf("sweep %s/%s: %w", k.CommandID, k.InstanceID, err)
@@ -392,7 +433,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("sweep: enqueue pump %s: %w", id, err)
 		}
 	}
-	return n, nil
+	return n, errors.Join(notifyErrs...)
 }
 
 // Ingester applies what agents report: heartbeats register and refresh nodes; replies move
@@ -401,7 +442,9 @@ type Ingester struct {
 	Commands  runcmd.CommandStore
 	Instances runcmd.InstanceStore
 	Dispatch  runcmd.DispatchQueue
+	Notify    *Notifications
 	Now       Clock
+	Log       *slog.Logger
 }
 
 // Handle applies one batch of results. Replies that are duplicates or stale are acknowledged and
@@ -445,13 +488,19 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 			return runcmd.Errorf(runcmd.EINVALID, "", "reply with invalid detail %q", r.Detail)
 		}
 		res := r.Result
-		_, err := g.Commands.Transition(ctx, runcmd.Transition{
-			CommandID: r.CommandID, InstanceID: r.InstanceID, To: r.Detail, At: g.Now().UTC(), Result: &res,
+		now := g.Now().UTC()
+		inv, err := g.Commands.Transition(ctx, runcmd.Transition{
+			CommandID: r.CommandID, InstanceID: r.InstanceID, To: r.Detail, At: now, Result: &res,
 		})
 		switch runcmd.ErrorCode(err) {
 		case "":
 			if r.Detail.Terminal() {
 				wake[r.CommandID] = true
+				// InProgress was published when dispatch sent the invocation; progress replies
+				// change no status.
+				if err := g.Notify.Invocation(ctx, inv, now); err != nil {
+					g.Log.Warn("notify_failed", "command_id", r.CommandID, "instance_id", r.InstanceID, "err", err)
+				}
 			}
 			return nil
 		case runcmd.ECONFLICT, runcmd.ENOTFOUND:

@@ -106,14 +106,11 @@ func (b *Builtins) Document(_ context.Context, name, version string) (*Document,
 
 // ListDocuments implements DocumentSource. Built-ins are few, so one page holds them all.
 func (b *Builtins) ListDocuments(_ context.Context, in ListDocumentsInput) (ListDocumentsOutput, error) {
-	var out ListDocumentsOutput
-	names := make([]string, 0, len(b.docs))
-	for n := range b.docs {
-		names = append(names, n)
+	if err := validateDocumentFilters(in.Filters); err != nil {
+		return ListDocumentsOutput{}, err
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		d := b.docs[n].Description
+	var out ListDocumentsOutput
+	for _, d := range b.sorted() {
 		ok, err := matchDocument(d, in.Filters)
 		if err != nil {
 			return ListDocumentsOutput{}, err
@@ -125,7 +122,23 @@ func (b *Builtins) ListDocuments(_ context.Context, in ListDocumentsInput) (List
 	return out, nil
 }
 
-// matchDocument applies ListDocuments filters to one document.
+// validateDocumentFilters refuses filter keys ListDocuments does not know, before any document is read.
+func validateDocumentFilters(filters []DocumentFilter) error {
+	for _, f := range filters {
+		switch f.Key {
+		case "Name", "Owner", "PlatformTypes", "DocumentType", "TargetType", "SearchKeyword":
+		default:
+			if key, ok := strings.CutPrefix(f.Key, "tag:"); !ok || key == "" {
+				return runcmd.Errorf(runcmd.EINVALID, "InvalidFilterKey", "Filter key %q is not supported.", f.Key)
+			}
+		}
+	}
+	return nil
+}
+
+// matchDocument applies ListDocuments filters to one document: different filters must all match; the
+// values of one filter are alternatives, except SearchKeyword, whose values must all occur (as the
+// CLI guide describes; the console ORs its terms).
 func matchDocument(d DocumentDescription, filters []DocumentFilter) (bool, error) {
 	for _, f := range filters {
 		var ok bool
@@ -135,10 +148,14 @@ func matchDocument(d DocumentDescription, filters []DocumentFilter) (bool, error
 		case "Owner":
 			ok = slices.ContainsFunc(f.Values, func(v string) bool {
 				switch v {
-				case "Amazon", "Public", "All":
-					return d.Owner == "Amazon" || v == "All"
+				case "All":
+					return true
+				case "Amazon", "Public":
+					return d.Owner == builtin.Owner
 				case "Self", "Private":
-					return d.Owner != "Amazon"
+					return d.Owner != builtin.Owner
+				case "ThirdParty":
+					return false
 				}
 				return d.Owner == v
 			})
@@ -146,17 +163,18 @@ func matchDocument(d DocumentDescription, filters []DocumentFilter) (bool, error
 			ok = slices.ContainsFunc(f.Values, func(v string) bool { return slices.Contains(d.PlatformTypes, v) })
 		case "DocumentType":
 			ok = slices.Contains(f.Values, d.DocumentType)
+		case "TargetType":
+			ok = slices.Contains(f.Values, d.TargetType)
 		case "SearchKeyword":
-			ok = slices.ContainsFunc(f.Values, func(v string) bool {
-				return strings.Contains(strings.ToLower(d.Name+" "+d.Description), strings.ToLower(v))
-			})
+			text := strings.ToLower(d.Name + "\n" + d.DisplayName + "\n" + d.Description)
+			ok = !slices.ContainsFunc(f.Values, func(v string) bool { return !strings.Contains(text, strings.ToLower(v)) })
 		default:
-			if key, isTag := strings.CutPrefix(f.Key, "tag:"); isTag {
-				t, has := d.Tags[key]
-				ok = has && (len(f.Values) == 0 || slices.Contains(f.Values, t))
-			} else {
+			key, isTag := strings.CutPrefix(f.Key, "tag:")
+			if !isTag || key == "" {
 				return false, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterKey", "Filter key %q is not supported.", f.Key)
 			}
+			t, has := d.Tags[key]
+			ok = has && (len(f.Values) == 0 || slices.Contains(f.Values, t))
 		}
 		if !ok {
 			return false, nil
@@ -170,28 +188,39 @@ func (a *API) ListDocuments(ctx context.Context, in ListDocumentsInput) (ListDoc
 	return a.Documents.ListDocuments(ctx, in)
 }
 
-// DescribeDocument describes one version of a document.
+// DescribeDocument describes one version of a document, chosen by DocumentVersion ($DEFAULT when
+// empty, $LATEST or a number) and, when set, VersionName (both must match when both are given).
 func (a *API) DescribeDocument(ctx context.Context, name, version, versionName string) (DocumentDescription, error) {
-	doc, err := a.Documents.Document(ctx, name, version)
+	doc, err := a.lookupDocument(ctx, name, version, versionName)
 	if err != nil {
 		return DocumentDescription{}, err
-	}
-	if versionName != "" && versionName != doc.Description.VersionName {
-		return DocumentDescription{}, runcmd.Errorf(runcmd.ENOTFOUND, "InvalidDocumentVersion", "Document %s has no version named %s.", name, versionName)
 	}
 	return doc.Description, nil
 }
 
+// lookupDocument finds a version of a document by number or version name. Version names exist only
+// for stored documents.
+func (a *API) lookupDocument(ctx context.Context, name, version, versionName string) (*Document, error) {
+	if s, ok := a.Documents.(*StoreDocuments); ok {
+		return s.lookup(ctx, name, version, versionName)
+	}
+	doc, err := a.Documents.Document(ctx, documentName(name), version)
+	if err != nil {
+		return nil, err
+	}
+	if versionName != "" && versionName != doc.Description.VersionName {
+		return nil, runcmd.Errorf(runcmd.ENOTFOUND, "InvalidDocumentVersion", "Document %s has no version named %s.", name, versionName)
+	}
+	return doc, nil
+}
+
 // GetDocument returns a document's content, converted to the requested format.
 func (a *API) GetDocument(ctx context.Context, in GetDocumentInput) (GetDocumentOutput, error) {
-	desc, err := a.DescribeDocument(ctx, in.Name, in.DocumentVersion, in.VersionName)
+	doc, err := a.lookupDocument(ctx, in.Name, in.DocumentVersion, in.VersionName)
 	if err != nil {
 		return GetDocumentOutput{}, err
 	}
-	doc, err := a.Documents.Document(ctx, in.Name, desc.DocumentVersion)
-	if err != nil {
-		return GetDocumentOutput{}, err
-	}
+	desc := doc.Description
 	content := doc.Content
 	if in.DocumentFormat != "" && in.DocumentFormat != "TEXT" && in.DocumentFormat != desc.DocumentFormat {
 		content, err = documents.Convert(doc.Content, desc.DocumentFormat, in.DocumentFormat)

@@ -27,10 +27,13 @@ type harness struct {
 	cmds  *fake.CommandStore
 	nodes *fake.NodeQueue
 	dq    *fake.DispatchQueue
+	sns   *fake.Notifier
 
 	mu  sync.Mutex
 	now time.Time
 }
+
+const eventsTopic = "arn:aws:sns:us-east-1:123456789012:runcmd-events"
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
@@ -41,12 +44,15 @@ func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, cmds: fake.NewCommandStore(), nodes: fake.NewNodeQueue(), dq: fake.NewDispatchQueue(),
 		now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
 	insts := fake.NewInstanceStore()
+	h.sns = &fake.Notifier{}
+	notify := &Notifications{Notifier: h.sns, EventsTopic: eventsTopic}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n := 0
 	h.api = &API{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Documents: docs, Now: h.clock,
 		NewID: func() string { n++; return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }}
-	h.disp = &Dispatcher{Commands: h.cmds, Instances: insts, Nodes: h.nodes, Now: h.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	h.ing = &Ingester{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Now: h.clock}
-	h.sweep = &Sweeper{Commands: h.cmds, Dispatch: h.dq, Now: h.clock}
+	h.disp = &Dispatcher{Commands: h.cmds, Instances: insts, Nodes: h.nodes, Notify: notify, Now: h.clock, Log: log}
+	h.ing = &Ingester{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Notify: notify, Now: h.clock, Log: log}
+	h.sweep = &Sweeper{Commands: h.cmds, Dispatch: h.dq, Notify: notify, Now: h.clock}
 	return h
 }
 
@@ -515,5 +521,53 @@ func TestClientTokenIsIdempotent(t *testing.T) {
 	other := h.send(SendCommandInput{InstanceIDs: []string{a}, ClientToken: "deploy-43"})
 	if first.CommandID != again.CommandID || first.CommandID == other.CommandID {
 		t.Errorf("command ids %s, %s, %s: want the first two equal and the third different", first.CommandID, again.CommandID, other.CommandID)
+	}
+}
+
+func TestNotifications(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a, b := h.node(1, nil), h.node(2, nil)
+	const topic = "arn:aws:sns:us-east-1:123456789012:ops"
+	tests := []struct {
+		name   string
+		config runcmd.NotificationConfig
+		want   []string // "type status" of the messages on the command's topic
+	}{
+		{"command, all events", runcmd.NotificationConfig{NotificationArn: topic, NotificationEvents: []string{"All"}, NotificationType: "Command"},
+			[]string{"commandId InProgress", "commandId Success"}},
+		{"invocation, success only", runcmd.NotificationConfig{NotificationArn: topic, NotificationEvents: []string{"Success"}, NotificationType: "Invocation"},
+			[]string{"instanceId Success", "instanceId Success"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(h.sns.Published(topic))
+			eventsBefore := len(h.sns.Published(eventsTopic))
+			cmd := h.send(SendCommandInput{InstanceIDs: []string{a, b}, MaxConcurrency: "2", NotificationConfig: &tt.config})
+			h.run(cmd.CommandID, []string{a, b}, func(string) (runcmd.Detail, int) { return runcmd.DetailSuccess, 0 })
+			var got []string
+			for _, m := range h.sns.Published(topic)[before:] {
+				var body map[string]any
+				if err := json.Unmarshal([]byte(m.Body), &body); err != nil {
+					t.Fatal(err)
+				}
+				kind := "commandId"
+				if _, ok := body["instanceId"]; ok {
+					kind = "instanceId"
+				}
+				if body["commandId"] != cmd.CommandID || body["eventTime"] == "" || body["requestedDateTime"] == "" {
+					t.Errorf("message lacks SSM fields: %s", m.Body)
+				}
+				got = append(got, fmt.Sprint(kind, " ", body["status"]))
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("messages (-want +got):\n%s", diff)
+			}
+			// The events topic gets every change: command InProgress and Success, and each
+			// invocation's InProgress and Success.
+			if n := len(h.sns.Published(eventsTopic)) - eventsBefore; n != 6 {
+				t.Errorf("events topic got %d messages, want 6", n)
+			}
+		})
 	}
 }

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -272,5 +275,75 @@ func TestEndToEndWithAWSCLI(t *testing.T) {
 	info := aws("describe-instance-information")
 	if l, _ := info["InstanceInformationList"].([]any); len(l) != 1 {
 		t.Errorf("describe-instance-information: %v", info)
+	}
+}
+
+// TestNotificationsReachSubscribedQueue subscribes an SQS queue to an SNS topic and checks that a
+// command's NotificationConfig brings SSM-shaped Command and Invocation messages there.
+func TestNotificationsReachSubscribedQueue(t *testing.T) {
+	s := startSystem(t, 1)
+	cfg := awstest.Config(t)
+	ctx := context.Background()
+	snsc := sns.NewFromConfig(cfg)
+	sqsc := sqs.NewFromConfig(cfg)
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(awstest.Name("notify"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := sqsc.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(awstest.Name("notified"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := sqsc.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(attrs.Attributes["QueueArn"]), Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string]bool{}
+	for _, typ := range []types.NotificationType{types.NotificationTypeCommand, types.NotificationTypeInvocation} {
+		sent, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+			DocumentName: aws.String("AWS-RunShellScript"), InstanceIds: s.agents,
+			Parameters: map[string][]string{"commands": {"true"}},
+			NotificationConfig: &types.NotificationConfig{NotificationArn: topic.TopicArn, NotificationType: typ,
+				NotificationEvents: []types.NotificationEvent{types.NotificationEventAll}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.waitCommand(t, aws.ToString(sent.Command.CommandId))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < 4 && time.Now().Before(deadline) {
+		out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			var body map[string]any
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &body); err != nil {
+				t.Fatalf("notification is not JSON: %v: %s", err, aws.ToString(m.Body))
+			}
+			for _, field := range []string{"commandId", "documentName", "requestedDateTime", "status", "eventTime"} {
+				if body[field] == nil || body[field] == "" {
+					t.Errorf("notification lacks %s: %v", field, body)
+				}
+			}
+			kind := "Command"
+			if _, ok := body["instanceId"]; ok {
+				kind = "Invocation"
+			} else if _, ok := body["expiresAfter"]; !ok {
+				t.Errorf("command notification lacks expiresAfter: %v", body)
+			}
+			got[kind+" "+fmt.Sprint(body["status"])] = true
+		}
+	}
+	for _, want := range []string{"Command InProgress", "Command Success", "Invocation InProgress", "Invocation Success"} {
+		if !got[want] {
+			t.Errorf("no %s notification; got %v", want, got)
+		}
 	}
 }

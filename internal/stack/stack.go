@@ -11,11 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/runcmd/runcmd/internal/config"
 	"github.com/runcmd/runcmd/internal/dynamo"
 	"github.com/runcmd/runcmd/internal/service"
+	"github.com/runcmd/runcmd/internal/snsnote"
 	"github.com/runcmd/runcmd/internal/sqsq"
 )
 
@@ -36,6 +38,7 @@ type Stack struct {
 func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Logger) (*Stack, error) {
 	ddb := dynamodb.NewFromConfig(cfg)
 	sqsc := sqs.NewFromConfig(cfg)
+	snsc := sns.NewFromConfig(cfg)
 	dispatchURL, err := queueURL(ctx, sqsc, res.DispatchQueue)
 	if err != nil {
 		return nil, err
@@ -44,6 +47,14 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
+	topicARN := res.EventsTopicARN
+	if topicARN == "" {
+		// CreateTopic is idempotent and returns the ARN of an existing topic.
+		if topicARN, err = snsnote.EnsureTopic(ctx, snsc, res.EventsTopic); err != nil {
+			return nil, fmt.Errorf("events topic %s: %w", res.EventsTopic, err)
+		}
+	}
+	notify := &service.Notifications{Notifier: snsnote.New(snsc), EventsTopic: topicARN}
 	docs, err := service.NewBuiltins()
 	if err != nil {
 		return nil, err
@@ -57,10 +68,10 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 	return &Stack{
 		API: service.NewAPI(commands, instances, dispatch, docs),
 		Dispatcher: &service.Dispatcher{
-			Commands: commands, Instances: instances, Nodes: nodes, Now: time.Now, Log: log,
+			Commands: commands, Instances: instances, Nodes: nodes, Notify: notify, Now: time.Now, Log: log,
 		},
-		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Now: time.Now},
-		Sweeper:  &service.Sweeper{Commands: commands, Dispatch: dispatch, Now: time.Now},
+		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Notify: notify, Now: time.Now, Log: log},
+		Sweeper:  &service.Sweeper{Commands: commands, Dispatch: dispatch, Notify: notify, Now: time.Now},
 		SQS:      sqsc,
 		Dispatch: sqsq.New(sqsc, dispatchURL),
 		Results:  sqsq.New(sqsc, resultsURL),

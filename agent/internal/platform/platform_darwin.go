@@ -1,0 +1,5 @@
+package platform
+
+const platformType = "MacOS"
+
+func osNameVersion() (string, string) { return "macOS", "" }

@@ -1,0 +1,5 @@
+package platform
+
+const platformType = "Windows"
+
+func osNameVersion() (string, string) { return "Microsoft Windows", "" }

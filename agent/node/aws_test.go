@@ -1,0 +1,117 @@
+//go:build unix
+
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/runcmd/runcmd"
+	"github.com/runcmd/runcmd/internal/awstest"
+	"github.com/runcmd/runcmd/internal/config"
+	"github.com/runcmd/runcmd/internal/sqsq"
+)
+
+// TestNewAWSOnEmulator runs one agent against the emulator: it creates its own queue, heartbeats, runs
+// a command sent to that queue, uploads the output to S3 and replies on the results queue.
+func TestNewAWSOnEmulator(t *testing.T) {
+	awsCfg := awstest.Config(t)
+	ctx := t.Context()
+	prefix := awstest.Name("agent")
+	names := NamesFrom(config.Names(prefix))
+	sqsClient := sqs.NewFromConfig(awsCfg)
+	resultsURL, err := sqsq.EnsureQueue(ctx, sqsClient, names.ResultsQueue, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := prefix + "-output"
+	if _, err := s3Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		objs, err := s3Client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		if err == nil {
+			for _, o := range objs.Contents {
+				_, _ = s3Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			}
+		}
+		_, _ = s3Client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
+	})
+
+	a, err := NewAWS(ctx, awsCfg, Config{StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+		Env: []string{"PATH=/usr/bin:/bin"}, Tags: map[string]string{"Workload": "Dev"}}, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for _, u := range []string{a.cfg.QueueURL, resultsURL} {
+			_, _ = sqsClient.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
+		}
+	})
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	body, _ := json.Marshal(runcmd.NodeMessage{Kind: runcmd.KindSend, CommandID: "cmd-emu", InstanceID: a.InstanceID(),
+		DocumentContent: doc([]string{"echo hello from the emulator"}), OutputS3Bucket: bucket, OutputS3KeyPrefix: "out"})
+	if err := sqsq.New(sqsClient, a.cfg.QueueURL).Send(ctx, string(body)); err != nil {
+		t.Fatal(err)
+	}
+
+	results := sqsq.New(sqsClient, resultsURL)
+	var final *runcmd.Reply
+	heartbeat := false
+	deadline := time.Now().Add(60 * time.Second)
+	for final == nil || !heartbeat {
+		if time.Now().After(deadline) {
+			t.Fatalf("no final reply (heartbeat seen: %v)", heartbeat)
+		}
+		msgs, err := results.Receive(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			var rm runcmd.ResultMessage
+			if err := json.Unmarshal([]byte(m.Body), &rm); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case rm.Kind == runcmd.KindHeartbeat:
+				heartbeat = rm.Heartbeat.InstanceID == a.InstanceID() && rm.Heartbeat.QueueURL == a.cfg.QueueURL &&
+					rm.Heartbeat.Tags["Workload"] == "Dev"
+			case rm.Kind == runcmd.KindReply && rm.Reply.Detail.Terminal():
+				final = rm.Reply
+			}
+			_ = results.Delete(ctx, m.ReceiptHandle)
+		}
+	}
+	if final.Detail != runcmd.DetailSuccess || final.Result.Plugins[0].Stdout != "hello from the emulator\n" {
+		t.Fatalf("final = %+v", final)
+	}
+	key := "out/cmd-emu/" + a.InstanceID() + "/awsrunShellScript/step1/stdout"
+	obj, err := s3Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer obj.Body.Close()
+	b, _ := io.ReadAll(obj.Body)
+	if string(b) != "hello from the emulator\n" {
+		t.Errorf("S3 stdout = %q", b)
+	}
+}

@@ -1,0 +1,147 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/runcmd/runcmd"
+	"github.com/runcmd/runcmd/agent/internal/runner"
+	"github.com/runcmd/runcmd/agent/internal/state"
+	"github.com/runcmd/runcmd/documents"
+)
+
+// job is an accepted command: journaled, waiting for or held by a worker.
+type job struct {
+	rec    state.Record
+	ctx    context.Context // cancelled with runner.ErrCancelled on a cancel message
+	cancel context.CancelCauseFunc
+}
+
+// runJob runs one accepted job to its final, journaled and (if the queue allows) sent reply.
+func (a *Agent) runJob(j *job) {
+	id := j.rec.CommandID
+	log := a.log.With("command_id", id)
+	defer func() {
+		a.mu.Lock()
+		delete(a.jobs, id)
+		a.mu.Unlock()
+		j.cancel(nil)
+		<-a.slots
+	}()
+	msg := j.rec.Message
+	now := a.now()
+	rec := j.rec
+	// A cancel wins over everything: after it the command must never run, not even after a restart.
+	switch {
+	case errors.Is(context.Cause(j.ctx), runner.ErrCancelled):
+		a.finish(rec, runcmd.DetailCancelled, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: now,
+			TraceOutput: "The command was cancelled before it started; nothing ran."})
+		return
+	case a.stopping.Load():
+		log.Info("command_deferred_to_restart") // still journaled as received
+		return
+	case msg == nil:
+		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: now,
+			TraceOutput: "The agent lost this command's message before it could start; nothing ran."})
+		return
+	case expired(*msg, now):
+		rec.Phase, rec.Message, rec.Note, rec.UpdatedAt = state.PhaseDropped, nil, "expired before it could start", now
+		if err := a.journal.Put(rec); err != nil {
+			log.Error("journal_write_failed", "err", err)
+		}
+		log.Warn("command_expired", "expires_at", msg.ExpiresAt)
+		return
+	}
+
+	// Running from here on: a restart must report this job, never run it again. Parameter values
+	// leave the disk with the message.
+	rec.Phase, rec.Message, rec.StartedAt, rec.UpdatedAt = state.PhaseRunning, nil, now, now
+	if err := a.journal.Put(rec); err != nil {
+		log.Error("journal_write_failed", "err", err)
+		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: a.now(),
+			TraceOutput: "The agent could not record the command in its state directory, so it did not run it."})
+		return
+	}
+	log.Info("command_started", "document", msg.DocumentName)
+	a.sendProgress(id, now)
+
+	steps, err := prepare(*msg)
+	if err != nil {
+		log.Warn("document_rejected", "document", msg.DocumentName, "err_code", runcmd.ErrorCode(err))
+		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: a.now(),
+			TraceOutput: runner.Truncate("The node rejected the document: "+runcmd.ErrorMessage(err), runcmd.MaxTraceOutput)})
+		return
+	}
+	detail, res := a.runner.Run(j.ctx, runner.Job{
+		CommandID:         id,
+		Steps:             steps,
+		OutputS3Bucket:    msg.OutputS3Bucket,
+		OutputS3KeyPrefix: msg.OutputS3KeyPrefix,
+	})
+	res.StartedAt = now
+	a.finish(rec, detail, res)
+}
+
+// prepare parses, validates and renders the document again on the node: allowedPattern and
+// allowedValues are enforced here as well as at send time.
+func prepare(msg runcmd.NodeMessage) ([]documents.RenderedStep, error) {
+	doc, err := documents.Parse([]byte(msg.DocumentContent), "")
+	if err != nil {
+		return nil, fmt.Errorf("parse document of %s: %w", msg.CommandID, err)
+	}
+	vals, err := doc.ResolveParameters(msg.Parameters)
+	if err != nil {
+		return nil, fmt.Errorf("resolve parameters of %s: %w", msg.CommandID, err)
+	}
+	steps, err := doc.Render(vals, noParamStore)
+	if err != nil {
+		return nil, fmt.Errorf("render document of %s: %w", msg.CommandID, err)
+	}
+	return steps, nil
+}
+
+// noParamStore answers {{ssm:...}} references: the service resolves them at send time, and a node has
+// no access to Parameter Store.
+var noParamStore = documents.ParamStoreFunc(func(ref string) (string, error) {
+	return "", runcmd.Errorf(runcmd.EINVALID, "InvalidParameters",
+		"{{ssm:%s}} is resolved by the service at send time, not on the node", ref)
+})
+
+// sendProgress sends the InProgress reply. It is best effort (one retry): the final reply is what
+// counts, and it is journaled and retried.
+func (a *Agent) sendProgress(commandID string, startedAt time.Time) {
+	r := runcmd.Reply{CommandID: commandID, InstanceID: a.id, Detail: runcmd.DetailInProgress,
+		Result: runcmd.Result{ResponseCode: -1, StartedAt: startedAt}}
+	for attempt := range 2 {
+		r.SentAt = a.now()
+		body, _, err := encodeReply(r)
+		if err == nil {
+			err = a.deps.Outbox.Send(a.sendCtx, body)
+		}
+		if err == nil {
+			return
+		}
+		a.log.Warn("progress_send_failed", "command_id", commandID, "attempt", attempt+1, "err", err)
+		if !sleep(a.sendCtx, time.Second) {
+			return
+		}
+	}
+}
+
+// finish journals the final reply, then sends it.
+func (a *Agent) finish(rec state.Record, detail runcmd.Detail, res runcmd.Result) {
+	now := a.now()
+	if res.EndedAt.IsZero() {
+		res.EndedAt = now
+	}
+	rec.Phase, rec.Message, rec.UpdatedAt = state.PhaseFinished, nil, now
+	rec.Final = &runcmd.Reply{CommandID: rec.CommandID, InstanceID: a.id, Detail: detail, Result: res}
+	if err := a.journal.Put(rec); err != nil {
+		// Still send: a result the service gets is worth more than the journal entry.
+		a.log.Error("journal_write_failed", "command_id", rec.CommandID, "err", err)
+	}
+	a.log.Info("command_finished", "command_id", rec.CommandID, "status", string(detail), "exit_code", res.ResponseCode)
+	a.deliver(a.sendCtx, rec)
+}
