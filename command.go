@@ -110,7 +110,11 @@ type Command struct {
 	DocumentContent string
 	// PluginNames are the step names (schema 2.x) or plugin names (schema 1.2), in order.
 	PluginNames []string
-	ClientToken string
+	// PlatformTypes are the platforms the document supports; nodes of another platform get
+	// InvalidPlatform instead of the command.
+	PlatformTypes  []string
+	ClientToken    string
+	ExactMaxErrors bool
 
 	// Counters and dispatch cursor, maintained by the store.
 	TargetCount int
@@ -146,16 +150,20 @@ type Invocation struct {
 	CommandID    string
 	InstanceID   string
 	InstanceName string
-	Seq          int // 1-based position in dispatch order
+	PlatformType string // the node's, at send time
+	Seq          int    // 1-based position in dispatch order
 	QueueURL     string
 	DocumentName string
 	Comment      string
 	RequestedAt  time.Time
 	ExpiresAt    time.Time
-	Detail       Detail
-	Sent         bool
-	UpdatedAt    time.Time
-	Result       Result
+	// ExecTimeoutSeconds is the command's execution timeout; once the node reports the start, the
+	// invocation's expiry moves to start + execution timeout.
+	ExecTimeoutSeconds int
+	Detail             Detail
+	Sent               bool
+	UpdatedAt          time.Time
+	Result             Result
 	// NotificationConfig is the command's, kept on each invocation so that a status change can be
 	// published without reading the command.
 	NotificationConfig NotificationConfig
@@ -163,6 +171,24 @@ type Invocation struct {
 
 // Status is the invocation's coarse status.
 func (i *Invocation) Status() InvocationStatus { return i.Detail.Status() }
+
+// ExecGrace is how long past its execution timeout a started invocation may stay silent before the
+// sweep ends it: the agent kills the step at the timeout and replies itself, normally well within it.
+const ExecGrace = time.Minute
+
+// Deadline is when a non-terminal invocation times out: ExpiresAt (delivery plus execution timeout),
+// brought forward to start + execution timeout + ExecGrace once the node has reported the start. Stores
+// index open invocations by it.
+func (i *Invocation) Deadline() time.Time {
+	if i.Result.StartedAt.IsZero() || i.ExecTimeoutSeconds <= 0 {
+		return i.ExpiresAt
+	}
+	exec := i.Result.StartedAt.Add(time.Duration(i.ExecTimeoutSeconds)*time.Second + ExecGrace)
+	if exec.Before(i.ExpiresAt) {
+		return exec
+	}
+	return i.ExpiresAt
+}
 
 // Result is what the agent reported for an invocation.
 type Result struct {

@@ -30,6 +30,12 @@ type Instance struct {
 	RegisteredAt    time.Time
 	LastPingAt      time.Time
 	Tags            map[string]string
+	// ActivationID and IamRole come from the activation the node registered with.
+	ActivationID string
+	IamRole      string
+	// PublicKey is the node's ed25519 public key; ingest verifies every message the node signs with it.
+	// Empty for nodes that never registered (created by unsigned heartbeats in local-only setups).
+	PublicKey []byte
 }
 
 // PingStatus is Online when the node was heard from within ConnectionLostAfter, else ConnectionLost.

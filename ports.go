@@ -50,6 +50,10 @@ type Transition struct {
 	// Name, other plugins are kept; non-zero ResponseCode/StartedAt/EndedAt/TraceOutput overwrite, and
 	// a terminal transition always sets ResponseCode (0 is the final code of a success).
 	Result *Result
+	// FromNode marks a transition reported by the node itself: it applies only to an invocation that
+	// was sent to that node (Sent), and fails with EUNAUTHORIZED, changing nothing, otherwise. A node
+	// cannot report on work it was never given.
+	FromNode bool
 }
 
 // InvocationKey names one invocation.
@@ -90,8 +94,8 @@ type CommandStore interface {
 	// SetCommandDetail moves a command to detail to, if its current detail is one of from; ECONFLICT
 	// otherwise.
 	SetCommandDetail(ctx context.Context, commandID string, from []CommandDetail, to CommandDetail) error
-	// ExpiredInvocations returns up to limit non-terminal invocations whose ExpiresAt is before t,
-	// from an index of open invocations (never a scan).
+	// ExpiredInvocations returns up to limit non-terminal invocations whose Deadline() is before t,
+	// from an index of open invocations (never a scan) kept in step with every write.
 	ExpiredInvocations(ctx context.Context, before time.Time, limit int) ([]InvocationKey, error)
 }
 

@@ -36,6 +36,12 @@ type ResultMessage struct {
 	Kind      string     `json:"kind"`
 	Reply     *Reply     `json:"reply,omitempty"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	// Signer, Nonce, SignedAt and Signature authenticate the message (sign.go): the node that signed
+	// it, a random nonce, when, and its ed25519 signature (base64 in JSON).
+	Signer    string    `json:"signer,omitempty"`
+	Nonce     string    `json:"nonce,omitempty"`
+	SignedAt  time.Time `json:"signedAt,omitzero"`
+	Signature []byte    `json:"signature,omitempty"`
 }
 
 // Reply reports the progress or the end of an invocation. Detail is InProgress while steps run (a reply
@@ -48,7 +54,8 @@ type Reply struct {
 	SentAt     time.Time `json:"sentAt"`
 }
 
-// Heartbeat announces a node and its platform facts. The first heartbeat of a node registers it.
+// Heartbeat announces a registered node and its platform facts. Nodes are created by registration
+// (RegisterManagedInstance), not by heartbeats; QueueURL and Tags are ignored for registered nodes.
 type Heartbeat struct {
 	InstanceID      string            `json:"instanceId"`
 	Name            string            `json:"name,omitempty"`

@@ -2,7 +2,9 @@
 // documents, and reports to the results queue. This file only reads flags and environment, builds AWS
 // clients and handles signals; the agent itself is package agent/node.
 //
-//	runcmd-agent [flags]     run the agent until SIGTERM or SIGINT
+//	runcmd-agent register --code CODE --id ID --region R [--endpoint URL] [--state-dir DIR]
+//	                         exchange an activation for a managed-instance id (once per node)
+//	runcmd-agent [flags]     run the registered agent until SIGTERM or SIGINT
 //	runcmd-agent version     print the agent version
 package main
 
@@ -41,6 +43,7 @@ type options struct {
 	tags                                           map[string]string
 	workers                                        int
 	grace                                          time.Duration
+	rebootCommand                                  []string
 }
 
 // parseOptions reads flags, falling back to environment variables for each one left unset.
@@ -54,7 +57,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return def
 	}
 	var o options
-	var tags, workers, grace string
+	var tags, workers, grace, reboot string
 	fs.StringVar(&o.endpoint, "endpoint", env("AWS_ENDPOINT_URL", ""), "AWS endpoint URL, e.g. an emulator (env AWS_ENDPOINT_URL)")
 	fs.StringVar(&o.region, "region", env("AWS_REGION", ""), "AWS region (env AWS_REGION)")
 	fs.StringVar(&o.prefix, "prefix", env("RUNCMD_PREFIX", config.DefaultPrefix), "resource name prefix (env RUNCMD_PREFIX)")
@@ -63,6 +66,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&tags, "tags", env("RUNCMD_TAGS", ""), "tags applied on registration, K=V,K2=V2 (env RUNCMD_TAGS)")
 	fs.StringVar(&workers, "workers", env("RUNCMD_WORKERS", strconv.Itoa(node.DefaultWorkers)), "documents run at once (env RUNCMD_WORKERS)")
 	fs.StringVar(&grace, "grace", env("RUNCMD_GRACE", node.DefaultGrace.String()), "how long running steps may finish after SIGTERM (env RUNCMD_GRACE)")
+	fs.StringVar(&reboot, "reboot-command", env("RUNCMD_REBOOT_COMMAND", strings.Join(node.DefaultRebootCommand, " ")),
+		"command run when a step exits 194 (3010 on Windows) to reboot the node; split on spaces (env RUNCMD_REBOOT_COMMAND)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,7 +88,69 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	if o.region == "" {
 		errs = append(errs, errors.New("region: set --region or AWS_REGION"))
 	}
+	if o.rebootCommand = strings.Fields(reboot); len(o.rebootCommand) == 0 {
+		errs = append(errs, errors.New("reboot-command: must not be empty"))
+	}
 	return o, errors.Join(errs...)
+}
+
+// registerOptions are the settings of `runcmd-agent register`.
+type registerOptions struct {
+	code, id, region, apiEndpoint, stateDir string
+}
+
+// parseRegister reads register's flags. --endpoint is the runcmd api's URL (RUNCMD_API_ENDPOINT), not
+// the AWS endpoint the agent uses for SQS and S3.
+func parseRegister(args []string, getenv func(string) string, stderr io.Writer) (registerOptions, error) {
+	fs := flag.NewFlagSet("runcmd-agent register", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	var o registerOptions
+	fs.StringVar(&o.code, "code", "", "activation code (CreateActivation's ActivationCode)")
+	fs.StringVar(&o.id, "id", "", "activation id (CreateActivation's ActivationId)")
+	fs.StringVar(&o.region, "region", env("AWS_REGION", ""), "AWS region (env AWS_REGION)")
+	fs.StringVar(&o.apiEndpoint, "endpoint", env("RUNCMD_API_ENDPOINT", ""), "the runcmd api's URL (env RUNCMD_API_ENDPOINT)")
+	fs.StringVar(&o.stateDir, "state-dir", env("RUNCMD_STATE_DIR", node.DefaultStateDir), "state directory (env RUNCMD_STATE_DIR)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var errs []error
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	for _, req := range []struct{ name, v string }{{"code", o.code}, {"id", o.id}, {"region", o.region}, {"endpoint", o.apiEndpoint}} {
+		if req.v == "" {
+			errs = append(errs, fmt.Errorf("%s: required", req.name))
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// register runs `runcmd-agent register`. It prints the instance id on success; the code is never
+// printed or logged.
+func register(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, log *slog.Logger, stderr io.Writer) int {
+	o, err := parseRegister(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		log.Error("bad_configuration", "err", err)
+		return 2
+	}
+	reg, err := node.Register(ctx, node.RegisterOptions{StateDir: o.stateDir, Endpoint: o.apiEndpoint, Region: o.region,
+		ActivationCode: o.code, ActivationID: o.id})
+	if err != nil {
+		log.Error("registration_failed", "activation_id", o.id, "err", err)
+		return 1
+	}
+	log.Info("registered", "instance_id", reg.InstanceID, "activation_id", o.id)
+	fmt.Fprintln(stdout, reg.InstanceID)
+	return 0
 }
 
 // parseTags reads "K=V,K2=V2".
@@ -109,6 +176,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if len(args) > 0 && args[0] == "register" {
+		return register(ctx, args[1:], getenv, stdout, log, stderr)
+	}
 	o, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -139,13 +209,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return getenv(k)
 	})
 	agent, err := node.NewAWS(ctx, awsCfg, node.Config{
-		StateDir:   o.stateDir,
-		InstanceID: o.instanceID,
-		Region:     o.region,
-		Tags:       o.tags,
-		Workers:    o.workers,
-		Grace:      o.grace,
-		Logger:     log,
+		StateDir:      o.stateDir,
+		InstanceID:    o.instanceID,
+		Region:        o.region,
+		Tags:          o.tags,
+		Workers:       o.workers,
+		Grace:         o.grace,
+		Logger:        log,
+		RebootCommand: o.rebootCommand,
 	}, node.NamesFrom(res))
 	if err != nil {
 		log.Error("agent_start_failed", "err", err)

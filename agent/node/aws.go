@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -8,24 +9,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/runcmd/runcmd/agent/internal/state"
 	"github.com/runcmd/runcmd/agent/internal/upload"
 	"github.com/runcmd/runcmd/internal/config"
 	"github.com/runcmd/runcmd/internal/sqsq"
 )
 
-// NodeQueueAttributes are the attributes of a node's own queue. The visibility timeout is how long a
-// message the agent could not take (backlog full) stays hidden before it is offered again; long polls
-// default to SQS's 20 s maximum.
-var NodeQueueAttributes = map[string]string{
-	"VisibilityTimeout":             "60",
-	"ReceiveMessageWaitTimeSeconds": "20",
-}
+// NodeQueueAttributes are the attributes of a node's own queue (the service creates it when the node
+// registers).
+var NodeQueueAttributes = sqsq.NodeQueueAttributes
 
-// AWSNames names the queues an agent connects to.
+// AWSNames named the queues an agent connected to before nodes registered; registration now tells the
+// agent its queue URLs. Kept so callers that pass names still build.
 type AWSNames struct {
-	// ResultsQueue is the results queue's name (config.Resources.ResultsQueue).
-	ResultsQueue string
-	// NodeQueuePrefix + instance id is the node's own queue (config.Resources.NodeQueuePrefix).
+	ResultsQueue    string
 	NodeQueuePrefix string
 }
 
@@ -34,43 +31,48 @@ func NamesFrom(r config.Resources) AWSNames {
 	return AWSNames{ResultsQueue: r.ResultsQueue, NodeQueuePrefix: r.NodeQueuePrefix}
 }
 
-// NewAWS builds an agent over SQS and S3: it settles the node's identity, gets or creates the node's
-// own queue, finds the results queue, and connects an S3 uploader (path-style when awsCfg has an
-// endpoint, as emulators need). Agents of a fleet share one awsCfg and so one HTTP client.
+// NewAWS builds a registered agent over SQS and S3: it reads the registration in cfg.StateDir (see
+// Register) for the node's id, its own queue and the results queue, loads the node's key so every
+// message is signed, and connects an S3 uploader (path-style when awsCfg has an endpoint, as emulators
+// need). Agents of a fleet share one awsCfg and so one HTTP client. A state directory without a
+// registration is an error wrapping ErrNotRegistered. names is not used any more: registration gives
+// the queue URLs.
 func NewAWS(ctx context.Context, awsCfg aws.Config, cfg Config, names AWSNames) (*Agent, error) {
-	def := NamesFrom(config.Names(config.DefaultPrefix))
-	if names.ResultsQueue == "" {
-		names.ResultsQueue = def.ResultsQueue
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
 	}
-	if names.NodeQueuePrefix == "" {
-		names.NodeQueuePrefix = def.NodeQueuePrefix
-	}
-	id, err := Identity(cfg.StateDir, cfg.InstanceID)
+	st, err := state.Open(cfg.StateDir)
 	if err != nil {
 		return nil, fmt.Errorf("new agent: %w", err)
 	}
-	cfg.InstanceID = id
+	reg, err := st.Registration()
+	if err != nil {
+		return nil, fmt.Errorf("new agent: %w", err)
+	}
+	if cfg.InstanceID != "" && cfg.InstanceID != reg.InstanceID {
+		return nil, fmt.Errorf("new agent: instance id %s does not match the registered id %s", cfg.InstanceID, reg.InstanceID)
+	}
+	key, err := st.ExistingKey()
+	if err != nil {
+		return nil, fmt.Errorf("new agent %s: %w", reg.InstanceID, err)
+	}
+	cfg.InstanceID, cfg.QueueURL, cfg.Key = reg.InstanceID, reg.QueueURL, key
 	if cfg.Region == "" {
-		cfg.Region = awsCfg.Region
+		cfg.Region = cmp.Or(reg.Region, awsCfg.Region)
+	}
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = reg.Endpoint
 	}
 	sqsClient := sqs.NewFromConfig(awsCfg)
-	// The results queue first: without it the agent is useless, and no node queue is left behind.
-	out, err := sqsClient.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(names.ResultsQueue)})
-	if err != nil {
-		return nil, fmt.Errorf("new agent %s: find results queue %s: %w", id, names.ResultsQueue, err)
-	}
-	nodeURL, err := sqsq.EnsureQueue(ctx, sqsClient, names.NodeQueuePrefix+id, NodeQueueAttributes)
-	if err != nil {
-		return nil, fmt.Errorf("new agent %s: ensure node queue %s: %w", id, names.NodeQueuePrefix+id, err)
-	}
-	cfg.QueueURL = nodeURL
 	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		o.UsePathStyle = awsCfg.BaseEndpoint != nil
 	})
+	up := upload.New(s3Client)
 	return New(cfg, Deps{
-		Inbox:    sqsInbox{q: sqsq.New(sqsClient, nodeURL)},
-		Outbox:   sqsq.New(sqsClient, aws.ToString(out.QueueUrl)),
-		Uploader: upload.New(s3Client),
+		Inbox:      sqsInbox{q: sqsq.New(sqsClient, reg.QueueURL)},
+		Outbox:     sqsq.New(sqsClient, reg.ResultsQueueURL),
+		Uploader:   up,
+		Downloader: up,
 	})
 }
 

@@ -26,8 +26,8 @@ const shrunkNote = "Inline output was shortened to keep this reply under the 256
 // encodeReply returns the results-queue body for r, shrinking inline output as far as needed to stay
 // under maxReplyBytes; shrunk says whether it had to. It never fails for size: in the worst case the
 // reply keeps only the status of each step, or only its first steps.
-func encodeReply(r runcmd.Reply) (body string, shrunk bool, err error) {
-	b, err := marshalReply(r)
+func encodeReply(r runcmd.Reply, seal sealFunc) (body string, shrunk bool, err error) {
+	b, err := marshalReply(r, seal)
 	if err != nil || len(b) <= maxReplyBytes {
 		return string(b), false, err
 	}
@@ -40,7 +40,7 @@ func encodeReply(r runcmd.Reply) (body string, shrunk bool, err error) {
 			p.Stdout = runner.Truncate(p.Stdout, outMax)
 			p.Stderr = runner.Truncate(p.Stderr, max(errMax, 32))
 		}
-		if b, err = marshalReply(r); err != nil || len(b) <= maxReplyBytes {
+		if b, err = marshalReply(r, seal); err != nil || len(b) <= maxReplyBytes {
 			return string(b), true, err
 		}
 	}
@@ -50,7 +50,7 @@ func encodeReply(r runcmd.Reply) (body string, shrunk bool, err error) {
 	// Still too big: so many steps that even their statuses do not fit. Keep the first ones.
 	total := len(r.Result.Plugins)
 	for {
-		if b, err = marshalReply(r); err != nil || len(b) <= maxReplyBytes || len(r.Result.Plugins) == 0 {
+		if b, err = marshalReply(r, seal); err != nil || len(b) <= maxReplyBytes || len(r.Result.Plugins) == 0 {
 			return string(b), true, err
 		}
 		r.Result.Plugins = r.Result.Plugins[:len(r.Result.Plugins)/2]
@@ -59,8 +59,17 @@ func encodeReply(r runcmd.Reply) (body string, shrunk bool, err error) {
 	}
 }
 
-func marshalReply(r runcmd.Reply) ([]byte, error) {
-	b, err := json.Marshal(runcmd.ResultMessage{Kind: runcmd.KindReply, Reply: &r})
+// sealFunc signs a result message before it is encoded; nil sends it unsigned.
+type sealFunc func(*runcmd.ResultMessage) error
+
+func marshalReply(r runcmd.Reply, seal sealFunc) ([]byte, error) {
+	m := runcmd.ResultMessage{Kind: runcmd.KindReply, Reply: &r}
+	if seal != nil {
+		if err := seal(&m); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("encode reply %s: %w", r.CommandID, err)
 	}
@@ -102,7 +111,7 @@ func (a *Agent) deliver(ctx context.Context, rec state.Record) bool {
 	for attempt := 1; ; attempt++ {
 		r := *rec.Final
 		r.SentAt = a.now()
-		body, shrunk, err := encodeReply(r)
+		body, shrunk, err := encodeReply(r, a.seal)
 		if err != nil {
 			log.Error("reply_encode_failed", "err", err)
 			return false
@@ -179,7 +188,12 @@ func (a *Agent) heartbeat(ctx context.Context) {
 		Tags:            a.cfg.Tags,
 		At:              a.now(),
 	}
-	b, err := json.Marshal(runcmd.ResultMessage{Kind: runcmd.KindHeartbeat, Heartbeat: &hb})
+	m := runcmd.ResultMessage{Kind: runcmd.KindHeartbeat, Heartbeat: &hb}
+	if err := a.seal(&m); err != nil {
+		a.log.Error("heartbeat_sign_failed", "err", err)
+		return
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		a.log.Error("heartbeat_encode_failed", "err", err)
 		return
@@ -225,7 +239,8 @@ func (a *Agent) recover() []*job {
 				a.log.Error("journal_write_failed", "command_id", rec.CommandID, "err", err)
 			}
 			a.log.Warn("command_interrupted_by_restart", "command_id", rec.CommandID)
-		case state.PhaseReceived:
+		case state.PhaseReceived, state.PhaseRebooting:
+			// Received: never started. Rebooting: a step asked for a reboot; it runs again now.
 			pending = append(pending, a.register(rec)) // a cancel message finds it at once
 		}
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,20 +34,21 @@ func (a *Agent) runJob(j *job) {
 	msg := j.rec.Message
 	now := a.now()
 	rec := j.rec
+	resuming := rec.Phase == state.PhaseRebooting
 	// A cancel wins over everything: after it the command must never run, not even after a restart.
 	switch {
 	case errors.Is(context.Cause(j.ctx), runner.ErrCancelled):
-		a.finish(rec, runcmd.DetailCancelled, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: now,
-			TraceOutput: "The command was cancelled before it started; nothing ran."})
+		a.finish(rec, runcmd.DetailCancelled, runcmd.Result{ResponseCode: -1, StartedAt: cmp.Or(rec.StartedAt, now), EndedAt: now,
+			Plugins: rec.Done, TraceOutput: "The command was cancelled before it started (or before it resumed after a reboot)."})
 		return
 	case a.stopping.Load():
-		log.Info("command_deferred_to_restart") // still journaled as received
+		log.Info("command_deferred_to_restart") // still journaled as received (or rebooting)
 		return
 	case msg == nil:
 		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: now,
 			TraceOutput: "The agent lost this command's message before it could start; nothing ran."})
 		return
-	case expired(*msg, now):
+	case !resuming && expired(*msg, now):
 		rec.Phase, rec.Message, rec.Note, rec.UpdatedAt = state.PhaseDropped, nil, "expired before it could start", now
 		if err := a.journal.Put(rec); err != nil {
 			log.Error("journal_write_failed", "err", err)
@@ -54,34 +56,48 @@ func (a *Agent) runJob(j *job) {
 		log.Warn("command_expired", "expires_at", msg.ExpiresAt)
 		return
 	}
+	startedAt := now
+	if resuming {
+		startedAt = rec.StartedAt
+	}
 
 	// Running from here on: a restart must report this job, never run it again. Parameter values
-	// leave the disk with the message.
-	rec.Phase, rec.Message, rec.StartedAt, rec.UpdatedAt = state.PhaseRunning, nil, now, now
+	// leave the disk with the message (a reboot request puts it back, see reboot).
+	rec.Phase, rec.Message, rec.StartedAt, rec.UpdatedAt = state.PhaseRunning, nil, startedAt, now
 	if err := a.journal.Put(rec); err != nil {
 		log.Error("journal_write_failed", "err", err)
-		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: a.now(),
-			TraceOutput: "The agent could not record the command in its state directory, so it did not run it."})
+		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: startedAt, EndedAt: a.now(),
+			Plugins: rec.Done, TraceOutput: "The agent could not record the command in its state directory, so it did not run it."})
 		return
 	}
-	log.Info("command_started", "document", msg.DocumentName)
-	a.sendProgress(id, now)
+	if resuming {
+		log.Info("command_resumed_after_reboot", "document", msg.DocumentName, "step", rec.ResumeStep)
+	} else {
+		log.Info("command_started", "document", msg.DocumentName)
+	}
+	a.sendProgress(id, startedAt, rec.Done)
 
 	steps, err := prepare(*msg)
 	if err != nil {
 		log.Warn("document_rejected", "document", msg.DocumentName, "err_code", runcmd.ErrorCode(err))
-		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: a.now(),
+		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: startedAt, EndedAt: a.now(),
 			TraceOutput: runner.Truncate("The node rejected the document: "+runcmd.ErrorMessage(err), runcmd.MaxTraceOutput)})
 		return
 	}
-	detail, res := a.runner.Run(j.ctx, runner.Job{
+	out := a.runner.RunJob(j.ctx, runner.Job{
 		CommandID:         id,
 		Steps:             steps,
 		OutputS3Bucket:    msg.OutputS3Bucket,
 		OutputS3KeyPrefix: msg.OutputS3KeyPrefix,
+		StartAt:           rec.ResumeStep,
+		Prior:             rec.Done,
 	})
-	res.StartedAt = now
-	a.finish(rec, detail, res)
+	out.Result.StartedAt = startedAt
+	if out.Reboot {
+		a.reboot(rec, msg, out)
+		return
+	}
+	a.finish(rec, out.Detail, out.Result)
 }
 
 // prepare parses, validates and renders the document again on the node: allowedPattern and
@@ -111,12 +127,12 @@ var noParamStore = documents.ParamStoreFunc(func(ref string) (string, error) {
 
 // sendProgress sends the InProgress reply. It is best effort (one retry): the final reply is what
 // counts, and it is journaled and retried.
-func (a *Agent) sendProgress(commandID string, startedAt time.Time) {
+func (a *Agent) sendProgress(commandID string, startedAt time.Time, done []runcmd.PluginResult) {
 	r := runcmd.Reply{CommandID: commandID, InstanceID: a.id, Detail: runcmd.DetailInProgress,
-		Result: runcmd.Result{ResponseCode: -1, StartedAt: startedAt}}
+		Result: runcmd.Result{ResponseCode: -1, StartedAt: startedAt, Plugins: done}}
 	for attempt := range 2 {
 		r.SentAt = a.now()
-		body, _, err := encodeReply(r)
+		body, _, err := encodeReply(r, a.seal)
 		if err == nil {
 			err = a.deps.Outbox.Send(a.sendCtx, body)
 		}

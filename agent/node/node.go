@@ -11,6 +11,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/runcmd/runcmd"
+	"github.com/runcmd/runcmd/agent/internal/apiclient"
 	"github.com/runcmd/runcmd/agent/internal/platform"
 	"github.com/runcmd/runcmd/agent/internal/runner"
 	"github.com/runcmd/runcmd/agent/internal/state"
@@ -98,13 +100,30 @@ type Config struct {
 	// Logger receives the agent's logs; default slog.Default(). It never gets parameter values,
 	// output or environment values.
 	Logger *slog.Logger
+	// Endpoint is the runcmd api, where aws:runDocument and aws:downloadContent fetch SSM documents
+	// (GetDocument); empty: those source types fail with a clear message.
+	Endpoint string
+	// RebootCommand runs when a step exits with 194 (3010 on Windows) asking for a reboot; default
+	// DefaultRebootCommand. After the restart the agent runs the same step again. Tests use a command
+	// that restarts the agent instead of the machine.
+	RebootCommand []string
+	// Key is the node's private key: every reply and heartbeat is signed with it. Nil sends unsigned
+	// messages, which only a local-only ingest (InsecureAcceptUnsigned) accepts.
+	Key ed25519.PrivateKey
 }
 
 // Deps are the agent's connections to AWS. Uploader may be nil: output then stays on the node.
+// Downloader may be nil: aws:downloadContent from S3 then fails with a clear message.
 type Deps struct {
-	Inbox    Inbox
-	Outbox   Outbox
-	Uploader Uploader
+	Inbox      Inbox
+	Outbox     Outbox
+	Uploader   Uploader
+	Downloader Downloader
+}
+
+// Downloader fetches an S3 object for aws:downloadContent, with the node's own credentials.
+type Downloader interface {
+	Download(ctx context.Context, bucket, key string, w io.Writer, maxBytes int64) error
 }
 
 // Agent is one running node agent.
@@ -126,7 +145,8 @@ type Agent struct {
 	jobs    map[string]*job // accepted and not finished, by command id
 	sending map[string]bool // command ids whose final reply is being sent
 
-	bg       sync.WaitGroup // reply deliveries started outside workers
+	stopRun  context.CancelFunc // ends Run's polling as a shutdown signal would (after a reboot request)
+	bg       sync.WaitGroup     // reply deliveries started outside workers
 	started  atomic.Bool
 	stopping atomic.Bool
 	workCtx  context.Context // parent of every job; cancelled with errShutdown after the grace period
@@ -185,6 +205,14 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if deps.Uploader != nil {
 		up = deps.Uploader
 	}
+	var docs runner.DocumentFetcher
+	if cfg.Endpoint != "" {
+		docs = apiDocuments{c: apiclient.New(cfg.Endpoint)}
+	}
+	var down runner.Downloader
+	if deps.Downloader != nil {
+		down = deps.Downloader
+	}
 	a.runner = runner.New(runner.Config{
 		State:        st,
 		InstanceID:   id,
@@ -194,6 +222,8 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		Uploader:     up,
 		LookPath:     exec.LookPath,
 		Now:          func() time.Time { return a.now() },
+		Documents:    docs,
+		Downloader:   down,
 	})
 	return a, nil
 }
@@ -226,6 +256,25 @@ func Identity(stateDir, override string) (string, error) {
 // InstanceID is the node's managed-instance id.
 func (a *Agent) InstanceID() string { return a.id }
 
+// requestStop makes Run shut down as if its context had ended.
+func (a *Agent) requestStop() {
+	a.mu.Lock()
+	stop := a.stopRun
+	a.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// seal signs a result message with the node's key (sign.go in the root package); without a key the
+// message goes unsigned.
+func (a *Agent) seal(m *runcmd.ResultMessage) error {
+	if a.cfg.Key == nil {
+		return nil
+	}
+	return m.Sign(a.id, a.cfg.Key, a.now())
+}
+
 // Run recovers unfinished work from the journal, then heartbeats and polls until ctx ends. On the end
 // of ctx it stops polling, lets running jobs go on for the grace period (then kills their steps and
 // reports them Failed), sends what it can, and returns nil. Jobs accepted but not started stay in the
@@ -234,6 +283,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("run agent %s: already running or finished", a.id)
 	}
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	a.mu.Lock()
+	a.stopRun = stopRun
+	a.mu.Unlock()
 	workCtx, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(nil)
 	sendCtx, stopSend := context.WithCancel(context.WithoutCancel(ctx))

@@ -153,8 +153,18 @@ func (a *Agent) cancelJob(ctx context.Context, m Message, nm runcmd.NodeMessage)
 		a.ack(ctx, m, nm.CommandID)
 		return
 	}
-	_, err := a.journal.Get(nm.CommandID)
+	rec, err := a.journal.Get(nm.CommandID)
 	switch {
+	case err == nil && rec.Phase == state.PhaseRebooting:
+		// Waiting for the reboot to resume it: it must not resume.
+		now := a.now()
+		log.Info("command_cancelled_during_reboot")
+		a.ack(ctx, m, nm.CommandID)
+		a.bg.Go(func() {
+			a.finish(rec, runcmd.DetailCancelled, runcmd.Result{ResponseCode: -1, StartedAt: rec.StartedAt, EndedAt: now,
+				Plugins: rec.Done, TraceOutput: "The command was cancelled while the node rebooted; the rest of it did not run."})
+		})
+		return
 	case err == nil:
 		log.Info("cancel_for_finished_command")
 		a.ack(ctx, m, nm.CommandID)
@@ -164,7 +174,7 @@ func (a *Agent) cancelJob(ctx context.Context, m Message, nm runcmd.NodeMessage)
 		return
 	}
 	now := a.now()
-	rec := state.Record{CommandID: nm.CommandID, Phase: state.PhaseFinished, ReceivedAt: now, UpdatedAt: now,
+	rec = state.Record{CommandID: nm.CommandID, Phase: state.PhaseFinished, ReceivedAt: now, UpdatedAt: now,
 		Note: "cancelled before it was received",
 		Final: &runcmd.Reply{CommandID: nm.CommandID, InstanceID: a.id, Detail: runcmd.DetailCancelled,
 			Result: runcmd.Result{ResponseCode: -1, StartedAt: now, EndedAt: now,

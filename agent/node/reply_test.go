@@ -34,7 +34,7 @@ func TestEncodeReply(t *testing.T) {
 			t.Parallel()
 			r := runcmd.Reply{CommandID: "c", InstanceID: testID, Detail: runcmd.DetailSuccess,
 				Result: runcmd.Result{TraceOutput: "trace", Plugins: tt.plugins}}
-			body, shrunk, err := encodeReply(r)
+			body, shrunk, err := encodeReply(r, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ func demoCmd(ctx context.Context, args []string, log *slog.Logger) error {
 		defer os.RemoveAll(root)
 	}
 	fleet := []map[string]string{{"Workload": "Prod", "Name": "prod-1"}, {"Workload": "Prod", "Name": "prod-2"}, {"Workload": "Dev", "Name": "dev-1"}}
-	agents, agentsDone, err := startFleet(ctx, cfg, config.FromEnv(os.Getenv), root, fleet, quiet)
+	agents, agentsDone, err := startFleet(ctx, cfg, config.FromEnv(os.Getenv), endpoint, root, fleet, quiet)
 	if err != nil {
 		return err
 	}
@@ -127,8 +128,9 @@ func waitOnline(ctx context.Context, client *ssm.Client, ids []string) error {
 		out, err := client.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
 			Filters: []types.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: ids}},
 		})
-		if err == nil && len(out.InstanceInformationList) == len(ids) {
-			return nil
+		if err == nil && len(out.InstanceInformationList) == len(ids) &&
+			!slices.ContainsFunc(out.InstanceInformationList, func(i types.InstanceInformation) bool { return i.PingStatus != types.PingStatusOnline }) {
+			return nil // registered, and each has sent its first heartbeat
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("agents did not register within 60s (last error: %v)", err)

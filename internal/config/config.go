@@ -15,6 +15,8 @@ type Resources struct {
 	InstancesTable   string
 	TagsTable        string
 	DocumentsTable   string // user documents, their versions and tags
+	ActivationsTable string // activations (hashes of their codes, limits, counters)
+	AuditTable       string // the audit trail, one partition per day
 	DispatchQueue    string // FIFO; group = command id
 	DispatchDLQ      string
 	ResultsQueue     string
@@ -38,6 +40,8 @@ func Names(prefix string) Resources {
 		InstancesTable:   prefix + "-instances",
 		TagsTable:        prefix + "-tags",
 		DocumentsTable:   prefix + "-documents",
+		ActivationsTable: prefix + "-activations",
+		AuditTable:       prefix + "-audit",
 		DispatchQueue:    prefix + "-dispatch.fifo",
 		DispatchDLQ:      prefix + "-dispatch-dlq.fifo",
 		ResultsQueue:     prefix + "-results",
@@ -63,6 +67,8 @@ func FromEnv(getenv func(string) string) Resources {
 		"RUNCMD_INSTANCES_TABLE":   &r.InstancesTable,
 		"RUNCMD_TAGS_TABLE":        &r.TagsTable,
 		"RUNCMD_DOCUMENTS_TABLE":   &r.DocumentsTable,
+		"RUNCMD_ACTIVATIONS_TABLE": &r.ActivationsTable,
+		"RUNCMD_AUDIT_TABLE":       &r.AuditTable,
 		"RUNCMD_DISPATCH_QUEUE":    &r.DispatchQueue,
 		"RUNCMD_DISPATCH_DLQ":      &r.DispatchDLQ,
 		"RUNCMD_RESULTS_QUEUE":     &r.ResultsQueue,

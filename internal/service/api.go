@@ -23,6 +23,8 @@ type API struct {
 	Now       Clock
 	// NewID returns a new command id (a UUID); tests inject their own.
 	NewID func() string
+	// Registry serves activations and node registration (registry.go); nil serves Run Command only.
+	Registry *Registry
 }
 
 // NewAPI returns an API over the given ports with the real clock and random ids.
@@ -166,7 +168,9 @@ func (a *API) newCommand(ctx context.Context, in SendCommandInput, now time.Time
 		NotificationConfig: notify,
 		DocumentContent:    string(doc.Content),
 		PluginNames:        doc.PluginNames,
+		PlatformTypes:      doc.Description.PlatformTypes,
 		ClientToken:        in.ClientToken,
+		ExactMaxErrors:     in.ExactMaxErrors,
 		Counts:             map[runcmd.Detail]int{},
 	}
 	return cmd, instanceIDs, nil
@@ -247,6 +251,7 @@ func newInvocation(cmd *runcmd.Command, node *runcmd.Instance, seq int) *runcmd.
 		CommandID:    cmd.CommandID,
 		InstanceID:   node.InstanceID,
 		InstanceName: node.ComputerName,
+		PlatformType: node.PlatformType,
 		Seq:          seq,
 		QueueURL:     node.QueueURL,
 		DocumentName: cmd.DocumentName,
@@ -254,8 +259,10 @@ func newInvocation(cmd *runcmd.Command, node *runcmd.Instance, seq int) *runcmd.
 		RequestedAt:  cmd.RequestedAt,
 		ExpiresAt:    cmd.ExpiresAt,
 		Detail:       runcmd.DetailPending,
-		UpdatedAt:    cmd.RequestedAt,
-		Result:       runcmd.Result{ResponseCode: -1},
+
+		ExecTimeoutSeconds: cmd.ExecTimeoutSeconds,
+		UpdatedAt:          cmd.RequestedAt,
+		Result:             runcmd.Result{ResponseCode: -1},
 
 		NotificationConfig: cmd.NotificationConfig,
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/runcmd/runcmd"
@@ -176,7 +177,12 @@ func (d *Dispatcher) pump(ctx context.Context, commandID string) error {
 			return err
 		}
 	default:
-		if err := d.sendWindow(ctx, cmd, slowStart(cmd, maxConc)-cmd.InFlight()); err != nil {
+		window := slowStart(cmd, maxConc) - cmd.InFlight()
+		if cmd.ExactMaxErrors {
+			// Even if everything in flight fails, the errors stop at MaxErrors+1.
+			window = min(window, maxErr+1-cmd.ErrorCount()-cmd.InFlight())
+		}
+		if err := d.sendWindow(ctx, cmd, window); err != nil {
 			return err
 		}
 	}
@@ -197,7 +203,13 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int)
 		var batch []*runcmd.Invocation
 		for _, inv := range page {
 			cursor = inv.Seq
-			if inv.Detail == runcmd.DetailPending {
+			switch {
+			case inv.Detail != runcmd.DetailPending:
+			case !supports(cmd, inv):
+				if err := d.transition(ctx, cmd.CommandID, inv.InstanceID, runcmd.DetailInvalidPlatform); err != nil {
+					return err
+				}
+			default:
 				batch = append(batch, inv)
 			}
 		}
@@ -219,6 +231,11 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int)
 		n -= len(sent)
 	}
 	return nil
+}
+
+// supports reports whether the command's document runs on the invocation's node.
+func supports(cmd *runcmd.Command, inv *runcmd.Invocation) bool {
+	return inv.PlatformType == "" || len(cmd.PlatformTypes) == 0 || slices.Contains(cmd.PlatformTypes, inv.PlatformType)
 }
 
 // deliver puts one invocation on its node's queue. A node whose queue cannot take the message is
@@ -415,7 +432,11 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	n := 0
 	var notifyErrs []error
 	for _, k := range keys {
-		inv, err := s.Commands.Transition(ctx, runcmd.Transition{CommandID: k.CommandID, InstanceID: k.InstanceID, To: runcmd.DetailDeliveryTimedOut, At: now})
+		to, err := s.timeout(ctx, k)
+		if err != nil {
+			return n, err
+		}
+		inv, err := s.Commands.Transition(ctx, runcmd.Transition{CommandID: k.CommandID, InstanceID: k.InstanceID, To: to, At: now})
 		switch runcmd.ErrorCode(err) {
 		case "":
 			n++
@@ -436,8 +457,23 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	return n, errors.Join(notifyErrs...)
 }
 
-// Ingester applies what agents report: heartbeats register and refresh nodes; replies move
-// invocations, exactly once, and wake dispatch when an invocation ends.
+// timeout decides how an expired invocation ends: Execution Timed Out when its node reported the start
+// (the run outlived its execution timeout, even if the node never answers again), else Delivery Timed Out.
+func (s *Sweeper) timeout(ctx context.Context, k runcmd.InvocationKey) (runcmd.Detail, error) {
+	inv, err := s.Commands.GetInvocation(ctx, k.CommandID, k.InstanceID)
+	if err != nil {
+		return "", fmt.Errorf("sweep %s/%s: %w", k.CommandID, k.InstanceID, err)
+	}
+	if !inv.Result.StartedAt.IsZero() && (inv.Detail == runcmd.DetailInProgress || inv.Detail == runcmd.DetailCancelling) {
+		return runcmd.DetailExecutionTimedOut, nil
+	}
+	return runcmd.DetailDeliveryTimedOut, nil
+}
+
+// Ingester applies what agents report: heartbeats refresh registered nodes; replies move
+// invocations, exactly once, and wake dispatch when an invocation ends. Every message must be signed by
+// the node it speaks for (trust.go); a reply must be for an invocation sent to that node. Rejected
+// messages are audited and acknowledged.
 type Ingester struct {
 	Commands  runcmd.CommandStore
 	Instances runcmd.InstanceStore
@@ -445,6 +481,15 @@ type Ingester struct {
 	Notify    *Notifications
 	Now       Clock
 	Log       *slog.Logger
+	// Keys verifies signatures; Registry records heartbeats of registered nodes; Audit records
+	// rejections.
+	Keys     *NodeKeys
+	Registry runcmd.NodeRegistry
+	Audit    runcmd.AuditStore
+	// InsecureAcceptUnsigned is a local-only switch for tests and tools that predate activations:
+	// unsigned messages are accepted and an unsigned heartbeat registers its node, as before. Never set
+	// it in the functions.
+	InsecureAcceptUnsigned bool
 }
 
 // Handle applies one batch of results. Replies that are duplicates or stale are acknowledged and
@@ -453,8 +498,17 @@ type Ingester struct {
 func (g *Ingester) Handle(ctx context.Context, batch []runcmd.ResultMessage) []error {
 	errs := make([]error, len(batch))
 	wake := map[string]bool{}
+	keys, err := g.signerKeys(ctx, batch)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
 	for i, m := range batch {
-		errs[i] = g.apply(ctx, m, wake)
+		if errs[i] = g.authenticate(ctx, m, keys); errs[i] == nil {
+			errs[i] = g.apply(ctx, m, wake)
+		}
 	}
 	for id := range wake {
 		if err := g.Dispatch.Enqueue(ctx, runcmd.DispatchMessage{Kind: runcmd.DispatchPump, CommandID: id}); err != nil {
@@ -474,14 +528,11 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 	switch {
 	case m.Kind == runcmd.KindHeartbeat && m.Heartbeat != nil:
 		hb := *m.Heartbeat
-		if !validInstanceID(hb.InstanceID) || hb.QueueURL == "" {
+		if !validInstanceID(hb.InstanceID) || hb.QueueURL == "" && len(m.Signature) == 0 {
 			return runcmd.Errorf(runcmd.EINVALID, "", "heartbeat with invalid instance id or no queue")
 		}
 		hb.At = g.Now().UTC() // the service's clock decides ping status, not the node's
-		if err := g.Instances.RecordHeartbeat(ctx, hb); err != nil {
-			return fmt.Errorf("heartbeat %s: %w", hb.InstanceID, err)
-		}
-		return nil
+		return g.ping(ctx, m, hb)
 	case m.Kind == runcmd.KindReply && m.Reply != nil:
 		r := m.Reply
 		if !r.Detail.Valid() || r.Detail == runcmd.DetailPending {
@@ -491,6 +542,7 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 		now := g.Now().UTC()
 		inv, err := g.Commands.Transition(ctx, runcmd.Transition{
 			CommandID: r.CommandID, InstanceID: r.InstanceID, To: r.Detail, At: now, Result: &res,
+			FromNode: len(m.Signature) > 0 || !g.InsecureAcceptUnsigned,
 		})
 		switch runcmd.ErrorCode(err) {
 		case "":
@@ -503,8 +555,14 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 				}
 			}
 			return nil
-		case runcmd.ECONFLICT, runcmd.ENOTFOUND:
-			return nil // a duplicate, stale or unknown reply changes nothing
+		case runcmd.ECONFLICT:
+			return nil // a duplicate or stale reply changes nothing
+		case runcmd.ENOTFOUND, runcmd.EUNAUTHORIZED:
+			if g.InsecureAcceptUnsigned && len(m.Signature) == 0 {
+				return nil
+			}
+			// A node reporting on an invocation that does not exist for it, or was never sent to it.
+			return g.reject(ctx, m, "no invocation "+r.CommandID+" was sent to node "+r.InstanceID)
 		}
 		return fmt.Errorf("reply %s/%s: %w", r.CommandID, r.InstanceID, err)
 	}

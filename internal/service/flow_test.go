@@ -51,7 +51,9 @@ func newHarness(t *testing.T) *harness {
 	h.api = &API{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Documents: docs, Now: h.clock,
 		NewID: func() string { n++; return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }}
 	h.disp = &Dispatcher{Commands: h.cmds, Instances: insts, Nodes: h.nodes, Notify: notify, Now: h.clock, Log: log}
-	h.ing = &Ingester{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Notify: notify, Now: h.clock, Log: log}
+	// These tests play unsigned agents; signatures are tested in trust_test.go.
+	h.ing = &Ingester{Commands: h.cmds, Instances: insts, Dispatch: h.dq, Notify: notify, Now: h.clock, Log: log,
+		InsecureAcceptUnsigned: true}
 	h.sweep = &Sweeper{Commands: h.cmds, Dispatch: h.dq, Notify: notify, Now: h.clock}
 	return h
 }

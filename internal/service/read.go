@@ -268,6 +268,10 @@ func (a *API) DescribeInstanceInformation(ctx context.Context, in DescribeInstan
 			keep = append(keep, func(v *InstanceView) bool { return slices.Contains(f.Values, v.ResourceType) })
 		case f.Key == "AgentVersion":
 			keep = append(keep, func(v *InstanceView) bool { return slices.Contains(f.Values, v.AgentVersion) })
+		case f.Key == "ActivationIds":
+			keep = append(keep, func(v *InstanceView) bool { return slices.Contains(f.Values, v.ActivationID) })
+		case f.Key == "IamRole":
+			keep = append(keep, func(v *InstanceView) bool { return slices.Contains(f.Values, v.IamRole) })
 		case f.Key == "tag-key":
 			keep = append(keep, func(v *InstanceView) bool {
 				return slices.ContainsFunc(f.Values, func(k string) bool { _, ok := v.Tags[k]; return ok })

@@ -26,6 +26,9 @@ type SendCommandInput struct {
 	// ClientToken makes SendCommand idempotent: the same token returns the same command (runcmd
 	// extension, not in SSM).
 	ClientToken string
+	// ExactMaxErrors shrinks the send window as errors near MaxErrors so that the command never ends
+	// with more than MaxErrors+1 errors (runcmd extension; SSM lets in-flight invocations overshoot).
+	ExactMaxErrors bool
 }
 
 // Filter is a ListCommands/ListCommandInvocations filter ({key, value}).

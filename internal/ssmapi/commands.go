@@ -63,6 +63,11 @@ type sendCommandRequest struct {
 	// runcmd sends no output to CloudWatch Logs and watches no alarms (docs/compatibility.md).
 	CloudWatchOutputConfig *cloudWatchOutputConfigRequest `json:"CloudWatchOutputConfig"`
 	AlarmConfiguration     *alarmConfigurationRequest     `json:"AlarmConfiguration"`
+
+	// runcmd extensions (not in SSM's model; SDKs cannot send them, raw JSON and `runcmd` can):
+	// ClientToken makes the call idempotent; ExactMaxErrors makes MaxErrors never overshoot.
+	ClientToken    *string `json:"ClientToken"`
+	ExactMaxErrors *bool   `json:"ExactMaxErrors"`
 }
 
 func (r *sendCommandRequest) validate() error {
@@ -81,6 +86,7 @@ func (r *sendCommandRequest) validate() error {
 	v.str("outputS3KeyPrefix", r.OutputS3KeyPrefix, 0, 500, nil)
 	v.str("maxConcurrency", r.MaxConcurrency, 1, 7, &patMaxConcurrency)
 	v.str("maxErrors", r.MaxErrors, 1, 7, &patMaxErrors)
+	v.str("clientToken", r.ClientToken, 1, 64, nil)
 	if n := r.NotificationConfig; n != nil {
 		v.strList("notificationConfig.notificationEvents", n.NotificationEvents, 0, -1, memberEnum(notificationEvents))
 		v.enum("notificationConfig.notificationType", n.NotificationType, notificationTypes)
@@ -137,6 +143,8 @@ func sendCommand(ctx context.Context, b Backend, r *sendCommandRequest) (any, er
 		MaxConcurrency:     deref(r.MaxConcurrency),
 		MaxErrors:          deref(r.MaxErrors),
 		ServiceRoleArn:     deref(r.ServiceRoleArn),
+		ClientToken:        deref(r.ClientToken),
+		ExactMaxErrors:     r.ExactMaxErrors != nil && *r.ExactMaxErrors,
 	}
 	for _, t := range r.Targets {
 		in.Targets = append(in.Targets, runcmd.Target{Key: deref(t.Key), Values: t.Values})

@@ -83,6 +83,23 @@ var operations = map[string]operation{
 	"ListDocuments":               {handle(listDocuments), "InvalidDocument"},
 	"DescribeDocument":            {handle(describeDocument), "InvalidDocument"},
 	"GetDocument":                 {handle(getDocument), "InvalidDocument"},
+
+	// Document management and tagging (documentops.go), served by a DocumentBackend.
+	"CreateDocument":               {documentOp(createDocument), "InvalidDocument"},
+	"UpdateDocument":               {documentOp(updateDocument), "InvalidDocument"},
+	"UpdateDocumentDefaultVersion": {documentOp(updateDocumentDefaultVersion), "InvalidDocument"},
+	"ListDocumentVersions":         {documentOp(listDocumentVersions), "InvalidDocument"},
+	"DeleteDocument":               {documentOp(deleteDocument), "InvalidDocument"},
+	"AddTagsToResource":            {documentOp(addTagsToResource), "InvalidResourceId"},
+	"RemoveTagsFromResource":       {documentOp(removeTagsFromResource), "InvalidResourceId"},
+	"ListTagsForResource":          {documentOp(listTagsForResource), "InvalidResourceId"},
+
+	// Activations and node registration (activations.go), served by a TrustBackend.
+	"CreateActivation":          {trustOp(createActivation), "InvalidActivationId"},
+	"DescribeActivations":       {trustOp(describeActivations), "InvalidActivationId"},
+	"DeleteActivation":          {trustOp(deleteActivation), "InvalidActivationId"},
+	"DeregisterManagedInstance": {trustOp(deregisterManagedInstance), "InvalidInstanceId"},
+	"RegisterManagedInstance":   {trustOp(registerManagedInstance), "InvalidActivation"},
 }
 
 // NewHandler returns the SSM API as an http.Handler serving POST / with X-Amz-Target

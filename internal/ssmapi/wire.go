@@ -341,6 +341,8 @@ type instanceInformationJSON struct {
 	ComputerName     string `json:"ComputerName,omitempty"`
 	SourceID         string `json:"SourceId,omitempty"`
 	SourceType       string `json:"SourceType,omitempty"`
+	ActivationID     string `json:"ActivationId,omitempty"`
+	IamRole          string `json:"IamRole,omitempty"`
 }
 
 func toInstanceInformation(v service.InstanceView) instanceInformationJSON {
@@ -361,6 +363,8 @@ func toInstanceInformation(v service.InstanceView) instanceInformationJSON {
 		Name:             i.Name,
 		IPAddress:        i.IPAddress,
 		ComputerName:     i.ComputerName,
+		ActivationID:     i.ActivationID,
+		IamRole:          i.IamRole,
 	}
 	if i.ResourceType == runcmd.ResourceTypeManagedInstance {
 		// SSM names a hybrid node's source after the node itself.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/runcmd/runcmd"
 	"github.com/runcmd/runcmd/internal/config"
 	"github.com/runcmd/runcmd/internal/dynamo"
 	"github.com/runcmd/runcmd/internal/service"
@@ -27,6 +28,8 @@ type Stack struct {
 	Dispatcher *service.Dispatcher
 	Ingester   *service.Ingester
 	Sweeper    *service.Sweeper
+	// Audit is the audit trail (rejected replies, registrations).
+	Audit runcmd.AuditStore
 
 	SQS      *sqs.Client
 	Dispatch *sqsq.Queue // the FIFO dispatch queue
@@ -55,7 +58,9 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 		}
 	}
 	notify := &service.Notifications{Notifier: snsnote.New(snsc), EventsTopic: topicARN}
-	docs, err := service.NewBuiltins()
+	// Built-ins plus the account's documents. The owner shown for user documents is a fixed account id:
+	// learning the real one would cost an STS call at every cold start.
+	docs, err := service.NewStoreDocuments(dynamo.NewDocumentStore(ddb, res.DocumentsTable), service.DefaultAccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -64,13 +69,19 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 	instances := dynamo.NewInstanceStore(ddb, res.InstancesTable, res.TagsTable)
 	dispatch := sqsq.NewDispatchQueue(sqsc, dispatchURL)
 	nodes := sqsq.NewNodeQueue(sqsc)
+	audit := dynamo.NewAuditStore(ddb, res.AuditTable)
+	api := service.NewAPI(commands, instances, dispatch, docs)
+	api.Registry = service.NewRegistry(dynamo.NewActivationStore(ddb, res.ActivationsTable), instances, instances,
+		sqsq.NewNodeQueueAdmin(sqsc, res.NodeQueuePrefix), audit, resultsURL)
 
 	return &Stack{
-		API: service.NewAPI(commands, instances, dispatch, docs),
+		API: api,
 		Dispatcher: &service.Dispatcher{
 			Commands: commands, Instances: instances, Nodes: nodes, Notify: notify, Now: time.Now, Log: log,
 		},
-		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Notify: notify, Now: time.Now, Log: log},
+		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Notify: notify, Now: time.Now, Log: log,
+			Keys: service.NewNodeKeys(instances), Registry: instances, Audit: audit},
+		Audit:    audit,
 		Sweeper:  &service.Sweeper{Commands: commands, Dispatch: dispatch, Notify: notify, Now: time.Now},
 		SQS:      sqsc,
 		Dispatch: sqsq.New(sqsc, dispatchURL),

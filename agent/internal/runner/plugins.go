@@ -16,9 +16,16 @@ import (
 // reads the output files in dir. Text it puts in Stdout/Stderr is appended to those files first.
 type plugin func(ctx context.Context, r *Runner, job Job, step documents.RenderedStep, dir string) stepOutcome
 
-var plugins = map[string]plugin{
-	documents.ActionRunShellScript:      runShellScript,
-	documents.ActionRunPowerShellScript: runPowerShellScript,
+var plugins map[string]plugin
+
+func init() {
+	// Set in init: runDocument runs the runner, which looks plugins up in this map.
+	plugins = map[string]plugin{
+		documents.ActionRunShellScript:      runShellScript,
+		documents.ActionRunPowerShellScript: runPowerShellScript,
+		"aws:runDocument":                   runDocument,
+		"aws:downloadContent":               downloadContent,
+	}
 }
 
 func runShellScript(ctx context.Context, r *Runner, job Job, step documents.RenderedStep, dir string) stepOutcome {
@@ -78,13 +85,23 @@ func (r *Runner) runScript(ctx context.Context, job Job, step documents.Rendered
 	case res.ExitCode == ExitFailAndStop:
 		setDetail(&p, runcmd.DetailFailed)
 		out.stop = true
-	case res.ExitCode == ExitReboot:
+	case r.rebootCode(res.ExitCode) && job.NoReboot:
 		setDetail(&p, runcmd.DetailFailed)
 		out.stop = true
-		out.trace = append(out.trace, fmt.Sprintf("Step %s asked for a reboot (exit code %d), which runcmd-agent does not support yet; the remaining steps were skipped.", step.Name, ExitReboot))
+		out.trace = append(out.trace, fmt.Sprintf("Step %s asked for a reboot (exit code %d), which is not allowed inside aws:runDocument; the remaining steps were skipped.", step.Name, res.ExitCode))
+	case r.rebootCode(res.ExitCode):
+		setDetail(&p, runcmd.DetailInProgress)
+		out.reboot = true
+		out.trace = append(out.trace, fmt.Sprintf("Step %s asked for a reboot (exit code %d); it runs again after the restart.", step.Name, res.ExitCode))
 	default:
 		setDetail(&p, runcmd.DetailFailed)
 	}
 	out.plugin = p
 	return out
+}
+
+// rebootCode reports whether an exit code asks for a reboot on this node's platform: 194, and 3010 on
+// Windows (reference 10.6).
+func (r *Runner) rebootCode(code int) bool {
+	return code == ExitReboot || code == ExitRebootWindows && r.cfg.PlatformType == "Windows"
 }

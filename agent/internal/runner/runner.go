@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"path"
 	"slices"
@@ -27,9 +28,10 @@ var ErrCancelled = errors.New("command cancelled")
 
 // Exit codes with a meaning to the agent (reference 10.6).
 const (
-	ExitSuccessAndStop = 168 // step succeeded; skip the remaining steps
-	ExitFailAndStop    = 169 // step failed; skip the remaining steps
-	ExitReboot         = 194 // reboot, then run the step again (not supported yet)
+	ExitSuccessAndStop = 168  // step succeeded; skip the remaining steps
+	ExitFailAndStop    = 169  // step failed; skip the remaining steps
+	ExitReboot         = 194  // reboot, then run the same step again (Linux, macOS)
+	ExitRebootWindows  = 3010 // the same on Windows
 )
 
 // Uploader stores a step's full output in S3.
@@ -48,6 +50,24 @@ type Config struct {
 	// LookPath finds an interpreter (exec.LookPath); tests replace it to hide pwsh.
 	LookPath func(file string) (string, error)
 	Now      func() time.Time
+	// Documents fetches SSM documents for aws:runDocument and aws:downloadContent (GetDocument
+	// through the api); nil: those source types fail with a clear message.
+	Documents DocumentFetcher
+	// Downloader fetches S3 objects for aws:downloadContent; nil: the S3 source type fails clearly.
+	Downloader Downloader
+	// HTTPClient downloads aws:downloadContent's HTTP sources; nil means a client with a 10-minute
+	// timeout.
+	HTTPClient *http.Client
+}
+
+// DocumentFetcher returns the content of an SSM document by name and version ("" for the default).
+type DocumentFetcher interface {
+	GetDocument(ctx context.Context, name, version string) (content string, err error)
+}
+
+// Downloader copies an S3 object to w, refusing objects over maxBytes.
+type Downloader interface {
+	Download(ctx context.Context, bucket, key string, w io.Writer, maxBytes int64) error
 }
 
 // Job is one command to run on this node.
@@ -56,6 +76,26 @@ type Job struct {
 	Steps             []documents.RenderedStep
 	OutputS3Bucket    string
 	OutputS3KeyPrefix string
+	// StartAt resumes a job after a reboot: steps before it are not run again, Prior holds their
+	// results from before the reboot, and step StartAt runs again from the start.
+	StartAt int
+	Prior   []runcmd.PluginResult
+	// NoReboot refuses reboot exit codes (a document run by aws:runDocument may not reboot, as in
+	// SSM): such a step fails with a note.
+	NoReboot bool
+	// Nest prefixes step folder names and Depth counts aws:runDocument levels, for nested documents.
+	Nest  string
+	Depth int
+}
+
+// Outcome is how a job ended: its detail and result, or a reboot request.
+type Outcome struct {
+	Detail runcmd.Detail
+	Result runcmd.Result
+	// Reboot is set when step RebootStep exited with a reboot code: Result then holds the steps before
+	// it only, and the caller reboots and resumes the job at RebootStep.
+	Reboot     bool
+	RebootStep int
 }
 
 // Runner runs jobs. It is safe for concurrent use; each job uses its own step folders.
@@ -71,15 +111,32 @@ func New(cfg Config) *Runner {
 	return &Runner{cfg: cfg}
 }
 
-// Run runs a job's steps one after another and returns the aggregated detail and the result. It never
-// fails: every problem becomes a step's status and output or a line of trace. ctx ending stops the job:
-// with cause ErrCancelled the running step and the rest are Cancelled, otherwise (shutdown) Failed.
+// Run runs a job's steps one after another and returns the aggregated detail and the result (see
+// RunJob; a reboot request comes back as InProgress).
 func (r *Runner) Run(ctx context.Context, job Job) (runcmd.Detail, runcmd.Result) {
+	o := r.RunJob(ctx, job)
+	return o.Detail, o.Result
+}
+
+// RunJob runs a job's steps one after another, from job.StartAt. It never fails: every problem becomes
+// a step's status and output or a line of trace. ctx ending stops the job: with cause ErrCancelled the
+// running step and the rest are Cancelled, otherwise (shutdown) Failed. A step exiting with a reboot
+// code stops the job with Outcome.Reboot set (unless job.NoReboot).
+func (r *Runner) RunJob(ctx context.Context, job Job) Outcome {
 	res := runcmd.Result{ResponseCode: -1, StartedAt: r.cfg.Now()}
+	res.Plugins = append(res.Plugins, job.Prior...)
 	var trace []string
 	stopped := false // an exit code or modifier skipped the remaining steps
-	ran := false
-	for _, step := range job.Steps {
+	ran := len(job.Prior) > 0
+	for _, p := range job.Prior {
+		if !p.Skipped {
+			res.ResponseCode = p.ResponseCode
+		}
+	}
+	for i, step := range job.Steps {
+		if i < job.StartAt {
+			continue
+		}
 		if ctx.Err() != nil {
 			res.Plugins = append(res.Plugins, r.notRun(step, context.Cause(ctx)))
 			continue
@@ -90,6 +147,10 @@ func (r *Runner) Run(ctx context.Context, job Job) (runcmd.Detail, runcmd.Result
 			continue
 		}
 		out := r.runStep(ctx, job, step)
+		if out.reboot {
+			res.TraceOutput = Truncate(strings.Join(append(trace, out.trace...), "\n"), runcmd.MaxTraceOutput)
+			return Outcome{Detail: runcmd.DetailInProgress, Result: res, Reboot: true, RebootStep: i}
+		}
 		res.Plugins = append(res.Plugins, out.plugin)
 		trace = append(trace, out.trace...)
 		if !out.plugin.Skipped {
@@ -105,7 +166,7 @@ func (r *Runner) Run(ctx context.Context, job Job) (runcmd.Detail, runcmd.Result
 	}
 	res.EndedAt = r.cfg.Now()
 	res.TraceOutput = Truncate(strings.Join(trace, "\n"), runcmd.MaxTraceOutput)
-	return Aggregate(res.Plugins), res
+	return Outcome{Detail: Aggregate(res.Plugins), Result: res}
 }
 
 // Aggregate returns a job's detail from its steps: Failed > ExecutionTimedOut > Cancelled > Success,
@@ -127,6 +188,7 @@ type stepOutcome struct {
 	plugin runcmd.PluginResult
 	trace  []string
 	stop   bool
+	reboot bool // the step asked for a reboot: run it again after the restart
 }
 
 func (r *Runner) base(step documents.RenderedStep) runcmd.PluginResult {
@@ -190,7 +252,7 @@ func (r *Runner) startStep(ctx context.Context, job Job, step documents.Rendered
 		}
 		return r.failBeforeStart(step, fmt.Sprintf("Step %s: unknown action %s.", step.Name, step.Action))
 	}
-	dir, err := r.cfg.State.StepDir(job.CommandID, step.Name)
+	dir, err := r.cfg.State.StepDir(job.CommandID, job.Nest+step.Name)
 	if err != nil {
 		return r.failBeforeStart(step, "The agent could not prepare the step's folder on the node.")
 	}

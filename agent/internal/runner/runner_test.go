@@ -187,16 +187,6 @@ func TestRunSteps(t *testing.T) {
 			},
 		},
 		{
-			name:       "194 is an unsupported reboot",
-			steps:      []string{sh("a", "", "exit 194"), sh("b", "", "echo b")},
-			wantDetail: runcmd.DetailFailed,
-			wantCode:   194,
-			want: []summary{
-				{"a", runcmd.DetailFailed, runcmd.InvocationFailed, 194, false, "", ""},
-				{"b", runcmd.DetailSuccess, runcmd.InvocationSuccess, 0, true, "", ""},
-			},
-		},
-		{
 			name: "onFailure exit stops, finallyStep still runs",
 			steps: []string{shIn("a", "", `"onFailure":"exit"`, "exit 2"), sh("b", "", "echo b"),
 				shIn("c", "", `"finallyStep":true`, "echo finally")},
@@ -240,12 +230,12 @@ func TestRunSteps(t *testing.T) {
 		},
 		{
 			name:       "known action without a plugin fails clearly",
-			steps:      []string{`{"action":"aws:downloadContent","name":"dl","inputs":{"sourceType":"S3","sourceInfo":"{}"}}`},
+			steps:      []string{`{"action":"aws:runPatchBaseline","name":"p","inputs":{"operation":"Scan"}}`},
 			wantDetail: runcmd.DetailFailed,
 			wantCode:   1,
 			want: []summary{
-				{"dl", runcmd.DetailFailed, runcmd.InvocationFailed, 1, false, "",
-					"Step dl: action aws:downloadContent is not supported by runcmd-agent yet."},
+				{"p", runcmd.DetailFailed, runcmd.InvocationFailed, 1, false, "",
+					"Step p: action aws:runPatchBaseline is not supported by runcmd-agent yet."},
 			},
 		},
 		{
@@ -283,12 +273,38 @@ func TestRunSteps(t *testing.T) {
 	}
 }
 
-func TestRunTraceForReboot(t *testing.T) {
+func TestRunReboot(t *testing.T) {
 	t.Parallel()
 	r := newRunner(t, nil)
-	_, res := r.Run(t.Context(), Job{CommandID: "cmd-1", Steps: render(t, "", nil, sh("a", "", "exit 194"))})
-	if !strings.Contains(res.TraceOutput, "reboot") {
-		t.Errorf("TraceOutput = %q, want it to explain the unsupported reboot", res.TraceOutput)
+	marker := filepath.Join(t.TempDir(), "rebooted")
+	// Step b asks for a reboot the first time and succeeds after it, as idempotent reboot scripts do.
+	steps := render(t, "", nil, sh("a", "", "echo a"),
+		sh("b", "", "if [ -e "+marker+" ]; then echo after; exit 0; fi", "touch "+marker, "exit 194"), sh("c", "", "echo c"))
+	out := r.RunJob(t.Context(), Job{CommandID: "cmd-1", Steps: steps})
+	if !out.Reboot || out.RebootStep != 1 || out.Detail != runcmd.DetailInProgress {
+		t.Fatalf("outcome = reboot %v at %d, %s; want a reboot at step 1, InProgress", out.Reboot, out.RebootStep, out.Detail)
+	}
+	if len(out.Result.Plugins) != 1 || out.Result.Plugins[0].Name != "a" || !strings.Contains(out.Result.TraceOutput, "reboot") {
+		t.Fatalf("before the reboot: plugins %+v trace %q; want only step a and a note", out.Result.Plugins, out.Result.TraceOutput)
+	}
+	// After the restart: b runs again from the start, then c.
+	out = r.RunJob(t.Context(), Job{CommandID: "cmd-1", Steps: steps, StartAt: out.RebootStep, Prior: out.Result.Plugins})
+	if out.Reboot || out.Detail != runcmd.DetailSuccess || out.Result.ResponseCode != 0 {
+		t.Fatalf("after the reboot: %+v", out)
+	}
+	var got []string
+	for _, p := range out.Result.Plugins {
+		got = append(got, p.Name+"="+p.Stdout)
+	}
+	if diff := cmp.Diff([]string{"a=a\n", "b=after\n", "c=c\n"}, got); diff != "" {
+		t.Errorf("plugins after the reboot (-want +got):\n%s", diff)
+	}
+
+	// Inside aws:runDocument a reboot is not allowed: the step fails and the rest is skipped.
+	out = r.RunJob(t.Context(), Job{CommandID: "cmd-2", NoReboot: true, Steps: render(t, "", nil, sh("a", "", "exit 194"), sh("b", "", "echo b"))})
+	if out.Reboot || out.Detail != runcmd.DetailFailed || len(out.Result.Plugins) != 2 || !out.Result.Plugins[1].Skipped ||
+		!strings.Contains(out.Result.TraceOutput, "not allowed inside aws:runDocument") {
+		t.Errorf("reboot inside aws:runDocument: %+v", out)
 	}
 }
 

@@ -34,6 +34,9 @@ const (
 	PhaseFinished Phase = "finished"
 	// PhaseDropped: never run and nothing to report (it expired before it could start); Note says why.
 	PhaseDropped Phase = "dropped"
+	// PhaseRebooting: step ResumeStep asked for a reboot (exit code 194). Message is kept so that the
+	// restarted agent runs that step again and then the rest; Done holds the steps before it.
+	PhaseRebooting Phase = "rebooting"
 )
 
 // Record is one job in the journal, stored as <journal>/<commandId>.json.
@@ -41,13 +44,16 @@ type Record struct {
 	CommandID string `json:"commandId"`
 	Phase     Phase  `json:"phase"`
 	// Message is the node message, kept only until the job starts (it holds parameter values).
-	Message    *runcmd.NodeMessage `json:"message,omitempty"`
-	StartedAt  time.Time           `json:"startedAt,omitzero"`
-	Final      *runcmd.Reply       `json:"final,omitempty"`
-	Sent       bool                `json:"sent,omitempty"`
-	Note       string              `json:"note,omitempty"`
-	ReceivedAt time.Time           `json:"receivedAt"`
-	UpdatedAt  time.Time           `json:"updatedAt"`
+	Message    *runcmd.NodeMessage   `json:"message,omitempty"`
+	StartedAt  time.Time             `json:"startedAt,omitzero"`
+	Final      *runcmd.Reply         `json:"final,omitempty"`
+	Sent       bool                  `json:"sent,omitempty"`
+	ResumeStep int                   `json:"resumeStep,omitempty"`
+	Done       []runcmd.PluginResult `json:"done,omitempty"`
+	Reboots    int                   `json:"reboots,omitempty"` // reboots this job asked for so far
+	Note       string                `json:"note,omitempty"`
+	ReceivedAt time.Time             `json:"receivedAt"`
+	UpdatedAt  time.Time             `json:"updatedAt"`
 }
 
 // ErrExists is returned by Create when the command is already journaled.

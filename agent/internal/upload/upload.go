@@ -37,3 +37,21 @@ func (u *S3) Upload(ctx context.Context, bucket, key string, body io.ReadSeeker,
 	}
 	return nil
 }
+
+// Download copies the object bucket/key to w, failing if it is larger than maxBytes (aws:downloadContent
+// must not fill the node's disk).
+func (u *S3) Download(ctx context.Context, bucket, key string, w io.Writer, maxBytes int64) error {
+	out, err := u.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		return fmt.Errorf("get object s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	n, err := io.Copy(w, io.LimitReader(out.Body, maxBytes+1))
+	if err != nil {
+		return fmt.Errorf("get object s3://%s/%s: %w", bucket, key, err)
+	}
+	if n > maxBytes {
+		return fmt.Errorf("get object s3://%s/%s: larger than %d bytes", bucket, key, maxBytes)
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+// Command benchrun runs runcmd's benchmarks against the AWS emulator at AWS_ENDPOINT_URL and writes
+// bench/REPORT.md and bench/report.json. `make bench` runs it under localstack/with-emulator.sh.
+//
+//	benchrun [-out bench] [-budget 14m] [-quick]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/runcmd/runcmd/bench"
+)
+
+func main() {
+	out := flag.String("out", "", "directory for REPORT.md and report.json (default: bench/ in the repository)")
+	budget := flag.Duration("budget", 14*time.Minute, "trim repetitions beyond the minimum to end within this")
+	quick := flag.Bool("quick", false, "small sizes and short waits, for working on the bench itself")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	root, err := bench.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+	if *out == "" {
+		*out = filepath.Join(root, "bench")
+	}
+	if os.Getenv("AWS_ENDPOINT_URL") == "" {
+		fmt.Fprintln(os.Stderr, "benchrun: AWS_ENDPOINT_URL is not set; run `make bench` (it starts an emulator)")
+		os.Exit(2)
+	}
+	if _, err := bench.Run(ctx, bench.Options{Root: root, OutDir: *out, Budget: *budget, Quick: *quick, Log: os.Stderr}); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,276 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/runcmd/runcmd/agent/node"
+	"github.com/runcmd/runcmd/internal/config"
+	"github.com/runcmd/runcmd/internal/provision"
+	"github.com/runcmd/runcmd/internal/stack"
+)
+
+// System is runcmd on the emulator, as `runcmd dev` and `runcmd fleet` run it: resources provisioned
+// under a unique prefix, the four functions hosted by stack.RunDev, in-process agents, and
+// aws-sdk-go-v2's own ssm client pointed at the api. Every AWS client of the functions and agents
+// reports to Counter.
+type System struct {
+	Prefix   string
+	Res      config.Resources
+	Endpoint string // the api
+	SSM      *ssm.Client
+	Counter  *Counter
+
+	base    aws.Config // without the counter: the bench's own reads
+	counted aws.Config
+	log     *slog.Logger
+	stop    context.CancelFunc
+	done    chan struct{}
+	tmp     string
+
+	mu     sync.Mutex
+	fleets []*Fleet
+}
+
+// StartSystem provisions and starts the functions. The caller must Close it.
+func StartSystem(ctx context.Context, tmp string) (*System, error) {
+	base, err := stack.LoadAWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	prefix := "bench-" + hex.EncodeToString(b)
+	res := config.Names(prefix)
+	if _, err := provision.Run(ctx, base, res); err != nil {
+		return nil, fmt.Errorf("provision %s: %w", prefix, err)
+	}
+	counter := NewCounter(res)
+	s := &System{Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base),
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), done: make(chan struct{}), tmp: tmp}
+	st, err := stack.New(ctx, s.counted, res, s.log)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	go func() {
+		defer close(s.done)
+		if err := st.RunDev(runCtx, stack.DevOptions{Listener: ln, SweepInterval: 30 * time.Second, Pollers: 2}, s.log); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: dev host: %v\n", err)
+		}
+	}()
+	s.Endpoint = "http://" + ln.Addr().String()
+	s.SSM = ssm.NewFromConfig(base, func(o *ssm.Options) { o.BaseEndpoint = aws.String(s.Endpoint) })
+	return s, nil
+}
+
+// Close stops every fleet and the functions.
+func (s *System) Close() {
+	s.mu.Lock()
+	fleets := s.fleets
+	s.fleets = nil
+	s.mu.Unlock()
+	for _, f := range fleets {
+		f.Stop()
+	}
+	s.stop()
+	<-s.done
+}
+
+// Fleet is a set of in-process agents, as `runcmd fleet` runs them.
+type Fleet struct {
+	IDs  []string
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// Stop ends the fleet's agents and waits for them.
+func (f *Fleet) Stop() {
+	f.stop()
+	f.wg.Wait()
+}
+
+// Activate creates an activation for n nodes whose registrations get tags, as an operator does
+// before installing agents.
+func (s *System) Activate(ctx context.Context, n int, tags map[string]string) (id, code string, err error) {
+	var tt []ssmtypes.Tag
+	for k, v := range tags {
+		tt = append(tt, ssmtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	out, err := s.SSM.CreateActivation(ctx, &ssm.CreateActivationInput{
+		IamRole: aws.String("runcmd-bench-node"), RegistrationLimit: aws.Int32(int32(n)), Tags: tt,
+		Description: aws.String("runcmd bench"),
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create activation: %w", err)
+	}
+	return aws.ToString(out.ActivationId), aws.ToString(out.ActivationCode), nil
+}
+
+// StartFleet registers n agents with one activation carrying tags (as `runcmd-agent register` does),
+// starts them eight at a time, and waits until the api lists every one of them Online.
+func (s *System) StartFleet(ctx context.Context, n int, tags map[string]string) (*Fleet, error) {
+	actID, actCode, err := s.Activate(ctx, n, tags)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	f := &Fleet{stop: stop, IDs: make([]string, n)}
+	root, err := os.MkdirTemp(s.tmp, "fleet-")
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	sem := make(chan struct{}, 8)
+	errs := make([]error, n)
+	var starting sync.WaitGroup
+	for i := range n {
+		starting.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			dir := filepath.Join(root, fmt.Sprint(i))
+			if _, err := node.Register(ctx, node.RegisterOptions{StateDir: dir, Endpoint: s.Endpoint, Region: s.base.Region,
+				ActivationCode: actCode, ActivationID: actID}); err != nil {
+				errs[i] = err
+				return
+			}
+			a, err := node.NewAWS(ctx, s.counted, node.Config{StateDir: dir, Logger: s.log, Grace: time.Second, Endpoint: s.Endpoint},
+				node.NamesFrom(s.Res))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			f.IDs[i] = a.InstanceID()
+			f.wg.Go(func() { _ = a.Run(runCtx) })
+		})
+	}
+	starting.Wait()
+	s.mu.Lock()
+	s.fleets = append(s.fleets, f)
+	s.mu.Unlock()
+	for _, err := range errs {
+		if err != nil {
+			return f, fmt.Errorf("start agent: %w", err)
+		}
+	}
+	return f, s.WaitOnline(ctx, f.IDs, 90*time.Second)
+}
+
+// WaitOnline waits until every id is listed Online.
+func (s *System) WaitOnline(ctx context.Context, ids []string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		online := 0
+		for chunk := range chunks(ids, 50) {
+			out, err := s.SSM.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+				Filters:    []ssmtypes.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: chunk}},
+				MaxResults: aws.Int32(50),
+			})
+			if err != nil {
+				return fmt.Errorf("describe instances: %w", err)
+			}
+			for _, i := range out.InstanceInformationList {
+				if i.PingStatus == ssmtypes.PingStatusOnline {
+					online++
+				}
+			}
+		}
+		if online == len(ids) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d agents online after %s", online, len(ids), limit)
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// WaitCommand polls ListCommands every interval until the command's TargetCount is want and every
+// invocation has ended, and returns the time that was first seen, then waits for the command's own
+// final status (dispatch sets it just after).
+func (s *System) WaitCommand(ctx context.Context, id string, want int, interval, limit time.Duration) (allDone time.Time, cmd ssmtypes.Command, polls int, err error) {
+	deadline := time.Now().Add(limit)
+	for {
+		out, err := s.SSM.ListCommands(ctx, &ssm.ListCommandsInput{CommandId: aws.String(id)})
+		polls++
+		if err != nil {
+			return allDone, cmd, polls, fmt.Errorf("list command %s: %w", id, err)
+		}
+		if len(out.Commands) == 1 {
+			cmd = out.Commands[0]
+			if allDone.IsZero() && cmd.TargetCount == int32(want) && cmd.CompletedCount == int32(want) {
+				allDone = time.Now()
+			}
+			if !allDone.IsZero() && terminalCommand(cmd.Status) {
+				return allDone, cmd, polls, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return allDone, cmd, polls, fmt.Errorf("command %s: %s, %d of %d done after %s", id, cmd.Status, cmd.CompletedCount, want, limit)
+		}
+		if err := sleepCtx(ctx, interval); err != nil {
+			return allDone, cmd, polls, err
+		}
+	}
+}
+
+func terminalCommand(s ssmtypes.CommandStatus) bool {
+	switch s {
+	case ssmtypes.CommandStatusPending, ssmtypes.CommandStatusInProgress, ssmtypes.CommandStatusCancelling:
+		return false
+	}
+	return true
+}
+
+// itemSize reads an item back (strongly consistent) with the bench's own, uncounted client and
+// returns its size; 0 when it is gone.
+func (s *System) itemSize(ctx context.Context, table string, key map[string]ddbtypes.AttributeValue) (int, error) {
+	out, err := dynamodb.NewFromConfig(s.base).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return 0, err
+	}
+	return ItemSize(out.Item), nil
+}
+
+func chunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for i := 0; i < len(s); i += n {
+			if !yield(s[i:min(i+n, len(s))]) {
+				return
+			}
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,992 @@
+package dynamo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/runcmd/runcmd"
+)
+
+var _ runcmd.CommandStore = (*CommandStore)(nil)
+
+// Command and invocation attributes (besides the key and index attributes in tables.go).
+const (
+	attrSpec        = "Spec" // the command's fields fixed at send time, as JSON
+	attrDetail      = "Detail"
+	attrTargetCount = "TargetCount"
+	attrResolved    = "Resolved"
+	attrCursor      = "Cursor"
+	attrDispatched  = "Dispatched"
+	attrSentDone    = "SentDone"
+	countPrefix     = "Cnt" // + a terminal Detail: one counter per terminal detail
+
+	attrInstanceName = "InstanceName"
+	attrQueueURL     = "QueueURL"
+	attrDocumentName = "DocumentName"
+	attrComment      = "Comment"
+	attrRequestedAt  = "RequestedAt"
+	attrExpiresAt    = "ExpiresAt"
+	attrExecTimeout  = "ExecTimeout"
+	attrNotify       = "Notify" // the command's NotificationConfig, as JSON, when it names a topic
+	attrSent         = "Sent"
+	attrUpdatedAt    = "UpdatedAt"
+	attrResult       = "Result"   // JSON
+	attrResultGz     = "ResultGz" // gzip-compressed JSON, for results too big to store plainly
+	attrVer          = "Ver"      // bumped by every write to an invocation: the optimistic lock
+)
+
+// Page sizes.
+const (
+	defaultPage     = 50  // ListCommands, ListInvocations, ListInstances: SSM's largest MaxResults
+	defaultInternal = 100 // PendingInvocations, ExpiredInvocations, FindByTag
+)
+
+// Results are stored as JSON. A DynamoDB item holds at most 400 KB, and a result may carry 24,000
+// characters of stdout and 8,000 of stderr per step, so a result over resultInline bytes is stored
+// gzip-compressed (step output compresses well); one still over maxStoredResult is refused with ELIMIT
+// rather than failing the write with a validation error.
+const (
+	resultInline    = 32 << 10
+	maxStoredResult = 360_000
+)
+
+// CommandStore is a runcmd.CommandStore over two DynamoDB tables (see CreateTables).
+type CommandStore struct {
+	client      *dynamodb.Client
+	commands    string
+	invocations string
+}
+
+// NewCommandStore returns a CommandStore over existing tables.
+func NewCommandStore(client *dynamodb.Client, commandsTable, invocationsTable string) *CommandStore {
+	return &CommandStore{client: client, commands: commandsTable, invocations: invocationsTable}
+}
+
+func commandKey(id string) item { return item{attrCommandID: str(id)} }
+
+func invocationKey(cmd, instance string) item {
+	return item{attrCommandID: str(cmd), attrInstanceID: str(instance)}
+}
+
+func commandNotFound(id string) error {
+	return runcmd.Errorf(runcmd.ENOTFOUND, "InvalidCommandId", "command %s does not exist", id)
+}
+
+func invocationNotFound(cmd, instance string) error {
+	return runcmd.Errorf(runcmd.ENOTFOUND, "InvocationDoesNotExist", "invocation %s/%s does not exist", cmd, instance)
+}
+
+// commandItem encodes a command. The fields fixed at send time go into one JSON attribute, since they
+// are only ever read whole; the detail and the counters are attributes of their own so that updates can
+// ADD to them.
+func commandItem(c *runcmd.Command, counts map[runcmd.Detail]int) (item, error) {
+	spec := *c
+	spec.Detail, spec.TargetCount, spec.Resolved, spec.Cursor = "", 0, false, 0
+	spec.Dispatched, spec.SentDone, spec.Counts = 0, 0, nil
+	b, err := json.Marshal(&spec)
+	if err != nil {
+		return nil, fmt.Errorf("encode command %s: %w", c.CommandID, err)
+	}
+	it := item{
+		attrCommandID:    str(c.CommandID),
+		attrListPK:       str(listPK),
+		attrRequestedKey: str(timeKey(c.RequestedAt) + "#" + c.CommandID),
+		attrSpec:         str(string(b)),
+		attrDetail:       str(string(c.Detail)),
+		attrTargetCount:  num(c.TargetCount),
+		attrResolved:     boolean(c.Resolved),
+		attrCursor:       num(c.Cursor),
+		attrDispatched:   num(c.Dispatched),
+		attrSentDone:     num(c.SentDone),
+		attrExpireAt:     epoch(c.RequestedAt.Add(runcmd.Retention)),
+	}
+	for d, n := range counts {
+		if n != 0 {
+			it[countPrefix+string(d)] = num(n)
+		}
+	}
+	return it, nil
+}
+
+func decodeCommand(it item) (*runcmd.Command, error) {
+	d := decoder{it: it}
+	var c runcmd.Command
+	if err := json.Unmarshal([]byte(d.str(attrSpec)), &c); err != nil {
+		return nil, fmt.Errorf("decode command %s: %w", d.str(attrCommandID), err)
+	}
+	c.Detail = runcmd.CommandDetail(d.str(attrDetail))
+	c.TargetCount = d.num(attrTargetCount)
+	c.Resolved = d.boolean(attrResolved)
+	c.Cursor = d.num(attrCursor)
+	c.Dispatched = d.num(attrDispatched)
+	c.SentDone = d.num(attrSentDone)
+	c.Counts = map[runcmd.Detail]int{}
+	for _, td := range runcmd.TerminalDetails {
+		if n := d.num(countPrefix + string(td)); n != 0 {
+			c.Counts[td] = n
+		}
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode command %s: %w", c.CommandID, d.err)
+	}
+	return &c, nil
+}
+
+func invocationItem(inv *runcmd.Invocation) (item, error) {
+	name, res, err := encodeResult(inv.Result)
+	if err != nil {
+		return nil, fmt.Errorf("encode invocation %s/%s: %w", inv.CommandID, inv.InstanceID, err)
+	}
+	it := item{
+		attrCommandID:    str(inv.CommandID),
+		attrInstanceID:   str(inv.InstanceID),
+		attrInstanceName: str(inv.InstanceName),
+		attrSeq:          num(inv.Seq),
+		attrQueueURL:     str(inv.QueueURL),
+		attrDocumentName: str(inv.DocumentName),
+		attrComment:      str(inv.Comment),
+		attrRequestedAt:  timeAttr(inv.RequestedAt),
+		attrRequestedKey: str(timeKey(inv.RequestedAt) + "#" + inv.CommandID),
+		attrExpiresAt:    timeAttr(inv.ExpiresAt),
+		attrPlatformType: str(inv.PlatformType),
+		attrExecTimeout:  num(inv.ExecTimeoutSeconds),
+		attrDetail:       str(string(inv.Detail)),
+		attrSent:         boolean(inv.Sent),
+		attrUpdatedAt:    timeAttr(inv.UpdatedAt),
+		name:             res,
+		attrVer:          num(0),
+		attrExpireAt:     epoch(inv.RequestedAt.Add(runcmd.Retention)),
+	}
+	if !inv.Detail.Terminal() {
+		it[attrOpenShard] = str(openShard)
+		it[attrExpiresKey] = str(expiresKey(inv))
+	}
+	if inv.NotificationConfig.NotificationArn != "" {
+		b, err := json.Marshal(inv.NotificationConfig)
+		if err != nil {
+			return nil, fmt.Errorf("encode invocation %s/%s: %w", inv.CommandID, inv.InstanceID, err)
+		}
+		it[attrNotify] = str(string(b))
+	}
+	return it, nil
+}
+
+// expiresKey is the invocation's sort key in the index of open invocations: its deadline first.
+func expiresKey(inv *runcmd.Invocation) string {
+	return timeKey(inv.Deadline()) + "#" + inv.CommandID + "#" + inv.InstanceID
+}
+
+// decodeInvocation returns the invocation and its version.
+func decodeInvocation(it item) (*runcmd.Invocation, int, error) {
+	d := decoder{it: it}
+	inv := &runcmd.Invocation{
+		CommandID:    d.str(attrCommandID),
+		InstanceID:   d.str(attrInstanceID),
+		InstanceName: d.str(attrInstanceName),
+		Seq:          d.num(attrSeq),
+		QueueURL:     d.str(attrQueueURL),
+		DocumentName: d.str(attrDocumentName),
+		Comment:      d.str(attrComment),
+		RequestedAt:  d.time(attrRequestedAt),
+		ExpiresAt:    d.time(attrExpiresAt),
+		PlatformType: d.str(attrPlatformType),
+		Detail:       runcmd.Detail(d.str(attrDetail)),
+
+		ExecTimeoutSeconds: d.num(attrExecTimeout),
+		Sent:               d.boolean(attrSent),
+		UpdatedAt:          d.time(attrUpdatedAt),
+	}
+	ver := d.num(attrVer)
+	if d.err != nil {
+		return nil, 0, fmt.Errorf("decode invocation %s/%s: %w", inv.CommandID, inv.InstanceID, d.err)
+	}
+	res, err := decodeResult(it)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode invocation %s/%s: %w", inv.CommandID, inv.InstanceID, err)
+	}
+	inv.Result = res
+	if n := d.str(attrNotify); n != "" {
+		if err := json.Unmarshal([]byte(n), &inv.NotificationConfig); err != nil {
+			return nil, 0, fmt.Errorf("decode invocation %s/%s: notification config: %w", inv.CommandID, inv.InstanceID, err)
+		}
+	}
+	return inv, ver, nil
+}
+
+// encodeResult returns the attribute to store r in (Result or ResultGz) and its value.
+func encodeResult(r runcmd.Result) (string, types.AttributeValue, error) {
+	b, err := json.Marshal(&r)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(b) <= resultInline {
+		return attrResult, str(string(b)), nil
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		return "", nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return "", nil, err
+	}
+	if buf.Len() > maxStoredResult {
+		return "", nil, runcmd.Errorf(runcmd.ELIMIT, "", "result is too large to store (%d bytes compressed)", buf.Len())
+	}
+	return attrResultGz, &types.AttributeValueMemberB{Value: buf.Bytes()}, nil
+}
+
+func decodeResult(it item) (runcmd.Result, error) {
+	var (
+		r   runcmd.Result
+		raw []byte
+	)
+	switch v := it[attrResultGz].(type) {
+	case *types.AttributeValueMemberB:
+		zr, err := gzip.NewReader(bytes.NewReader(v.Value))
+		if err != nil {
+			return r, fmt.Errorf("result: %w", err)
+		}
+		if raw, err = io.ReadAll(zr); err != nil {
+			return r, fmt.Errorf("result: %w", err)
+		}
+	default:
+		s, ok := it[attrResult].(*types.AttributeValueMemberS)
+		if !ok {
+			return r, nil
+		}
+		raw = []byte(s.Value)
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return r, fmt.Errorf("result: %w", err)
+	}
+	return r, nil
+}
+
+// CreateCommand writes the command and its invocations in one transaction (at most 51 items of
+// TransactWriteItems' 100). The counters start from cmd's values; terminal invocations stored with it
+// are counted.
+func (s *CommandStore) CreateCommand(ctx context.Context, cmd *runcmd.Command, invs []*runcmd.Invocation) error {
+	if cmd.CommandID == "" {
+		return runcmd.Errorf(runcmd.EINVALID, "", "command id is empty")
+	}
+	if len(invs) > runcmd.MaxInstanceIDs {
+		return runcmd.Errorf(runcmd.EINVALID, "", "at most %d invocations can be created with a command, got %d",
+			runcmd.MaxInstanceIDs, len(invs))
+	}
+	counts := map[runcmd.Detail]int{}
+	for d, n := range cmd.Counts {
+		counts[d] = n
+	}
+	seen := map[string]bool{}
+	var ops []types.TransactWriteItem
+	for _, inv := range invs {
+		if inv.CommandID != cmd.CommandID || inv.InstanceID == "" || seen[inv.InstanceID] {
+			return runcmd.Errorf(runcmd.EINVALID, "", "invocation %s/%s does not belong to command %s or is repeated",
+				inv.CommandID, inv.InstanceID, cmd.CommandID)
+		}
+		seen[inv.InstanceID] = true
+		if inv.Detail.Terminal() {
+			counts[inv.Detail]++
+		}
+		it, err := invocationItem(inv)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, s.putNew(s.invocations, it))
+	}
+	it, err := commandItem(cmd, counts)
+	if err != nil {
+		return err
+	}
+	ops = append([]types.TransactWriteItem{s.putNew(s.commands, it)}, ops...)
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if reasons, ok := cancelReasons(err); ok && slices.Contains(reasons, codeConditionFailed) {
+		return runcmd.Errorf(runcmd.ECONFLICT, "", "command %s already exists", cmd.CommandID)
+	}
+	if err != nil {
+		return fmt.Errorf("create command %s: %w", cmd.CommandID, err)
+	}
+	return nil
+}
+
+// putNew is a transactional put that fails if the item exists (every table's keys include CommandId or
+// InstanceId as the partition key, and a key attribute exists on every item).
+func (s *CommandStore) putNew(table string, it item) types.TransactWriteItem {
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(table),
+		Item:                     it,
+		ConditionExpression:      aws.String("attribute_not_exists(#k)"),
+		ExpressionAttributeNames: map[string]string{"#k": attrCommandID},
+	}}
+}
+
+// GetCommand reads a command with a strongly consistent read.
+func (s *CommandStore) GetCommand(ctx context.Context, commandID string) (*runcmd.Command, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.commands), Key: commandKey(commandID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get command %s: %w", commandID, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, commandNotFound(commandID)
+	}
+	return decodeCommand(out.Item)
+}
+
+// ListCommands queries ByRequested for all commands, or ByInstance (then reads the commands) for the
+// commands of one node, newest first.
+func (s *CommandStore) ListCommands(ctx context.Context, q runcmd.CommandQuery) (runcmd.CommandPage, error) {
+	limit := pageSize(q.Limit, defaultPage, defaultPage)
+	inRange := func(t time.Time) bool {
+		return (q.InvokedAfter.IsZero() || !t.Before(q.InvokedAfter)) && (q.InvokedBefore.IsZero() || !t.After(q.InvokedBefore))
+	}
+	switch {
+	case q.CommandID != "":
+		c, err := s.GetCommand(ctx, q.CommandID)
+		if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
+			return runcmd.CommandPage{}, nil
+		}
+		if err != nil {
+			return runcmd.CommandPage{}, err
+		}
+		if !inRange(c.RequestedAt) {
+			return runcmd.CommandPage{}, nil
+		}
+		if q.InstanceID != "" {
+			_, _, err := s.getInvocation(ctx, q.CommandID, q.InstanceID)
+			if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
+				return runcmd.CommandPage{}, nil
+			}
+			if err != nil {
+				return runcmd.CommandPage{}, err
+			}
+		}
+		return runcmd.CommandPage{Commands: []*runcmd.Command{c}}, nil
+
+	case q.InstanceID != "":
+		e := newExprs()
+		cond := e.name(attrInstanceID) + " = " + e.value(str(q.InstanceID)) + timeRange(e, q.InvokedAfter, q.InvokedBefore)
+		items, next, err := queryPage(ctx, s.client, dynamodb.QueryInput{
+			TableName:                 aws.String(s.invocations),
+			IndexName:                 aws.String(indexByInstance),
+			KeyConditionExpression:    aws.String(cond),
+			ProjectionExpression:      aws.String(strings.Join([]string{e.name(attrCommandID), e.name(attrInstanceID), e.name(attrRequestedKey)}, ", ")),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+			ScanIndexForward:          aws.Bool(false),
+		}, []string{attrCommandID, attrInstanceID, attrRequestedKey}, limit, q.NextToken)
+		if err != nil {
+			return runcmd.CommandPage{}, fmt.Errorf("list commands of node %s: %w", q.InstanceID, err)
+		}
+		var keys []item
+		for _, it := range items {
+			keys = append(keys, item{attrCommandID: it[attrCommandID]})
+		}
+		got, err := batchGet(ctx, s.client, s.commands, keys, false)
+		if err != nil {
+			return runcmd.CommandPage{}, fmt.Errorf("list commands of node %s: %w", q.InstanceID, err)
+		}
+		byID := map[string]*runcmd.Command{}
+		for _, it := range got {
+			c, err := decodeCommand(it)
+			if err != nil {
+				return runcmd.CommandPage{}, err
+			}
+			byID[c.CommandID] = c
+		}
+		p := runcmd.CommandPage{NextToken: next}
+		for _, k := range keys {
+			if c, ok := byID[k[attrCommandID].(*types.AttributeValueMemberS).Value]; ok {
+				p.Commands = append(p.Commands, c)
+			}
+		}
+		return p, nil
+
+	default:
+		e := newExprs()
+		cond := e.name(attrListPK) + " = " + e.value(str(listPK)) + timeRange(e, q.InvokedAfter, q.InvokedBefore)
+		items, next, err := queryPage(ctx, s.client, dynamodb.QueryInput{
+			TableName:                 aws.String(s.commands),
+			IndexName:                 aws.String(indexByRequested),
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+			ScanIndexForward:          aws.Bool(false),
+		}, []string{attrCommandID, attrListPK, attrRequestedKey}, limit, q.NextToken)
+		if err != nil {
+			return runcmd.CommandPage{}, fmt.Errorf("list commands: %w", err)
+		}
+		p := runcmd.CommandPage{NextToken: next}
+		for _, it := range items {
+			c, err := decodeCommand(it)
+			if err != nil {
+				return runcmd.CommandPage{}, err
+			}
+			p.Commands = append(p.Commands, c)
+		}
+		return p, nil
+	}
+}
+
+// timeRange returns the RequestedKey part of a key condition (with a leading " AND ") for an inclusive
+// time range, or "" when both ends are open. Keys are time + "#" + id, and "$" sorts right after "#".
+func timeRange(e *exprs, after, before time.Time) string {
+	switch {
+	case !after.IsZero() && !before.IsZero():
+		return " AND " + e.name(attrRequestedKey) + " BETWEEN " + e.value(str(timeKey(after))) + " AND " + e.value(str(timeKey(before)+"$"))
+	case !after.IsZero():
+		return " AND " + e.name(attrRequestedKey) + " >= " + e.value(str(timeKey(after)))
+	case !before.IsZero():
+		return " AND " + e.name(attrRequestedKey) + " <= " + e.value(str(timeKey(before)+"$"))
+	}
+	return ""
+}
+
+// AddInvocations writes invocations that do not exist yet, per command in transactions of up to 99 puts
+// plus the command's counter update (or an existence check). A put whose item exists is dropped, using
+// the cancellation reasons, and the rest retried.
+func (s *CommandStore) AddInvocations(ctx context.Context, invs []*runcmd.Invocation) error {
+	byCommand := map[string][]*runcmd.Invocation{}
+	var order []string
+	seen := map[[2]string]bool{}
+	for _, inv := range invs {
+		if inv.CommandID == "" || inv.InstanceID == "" {
+			return runcmd.Errorf(runcmd.EINVALID, "", "invocation %s/%s lacks an id", inv.CommandID, inv.InstanceID)
+		}
+		k := [2]string{inv.CommandID, inv.InstanceID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := byCommand[inv.CommandID]; !ok {
+			order = append(order, inv.CommandID)
+		}
+		byCommand[inv.CommandID] = append(byCommand[inv.CommandID], inv)
+	}
+	for _, cmd := range order {
+		for chunk := range slices.Chunk(byCommand[cmd], 99) {
+			if err := s.addChunk(ctx, cmd, chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *CommandStore) addChunk(ctx context.Context, commandID string, invs []*runcmd.Invocation) error {
+	for attempt := range maxAttempts {
+		if len(invs) == 0 {
+			return nil
+		}
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		var ops []types.TransactWriteItem
+		counts := map[runcmd.Detail]int{}
+		for _, inv := range invs {
+			it, err := invocationItem(inv)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, s.putNew(s.invocations, it))
+			if inv.Detail.Terminal() {
+				counts[inv.Detail]++
+			}
+		}
+		e := newExprs()
+		cond := aws.String("attribute_exists(" + e.name(attrCommandID) + ")")
+		if len(counts) == 0 {
+			ops = append(ops, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName: aws.String(s.commands), Key: commandKey(commandID),
+				ConditionExpression: cond, ExpressionAttributeNames: e.attrNames(),
+			}})
+		} else {
+			var adds []string
+			for _, d := range runcmd.TerminalDetails {
+				if counts[d] > 0 {
+					adds = append(adds, e.name(countPrefix+string(d))+" "+e.value(num(counts[d])))
+				}
+			}
+			ops = append(ops, types.TransactWriteItem{Update: &types.Update{
+				TableName: aws.String(s.commands), Key: commandKey(commandID),
+				UpdateExpression: aws.String("ADD " + strings.Join(adds, ", ")), ConditionExpression: cond,
+				ExpressionAttributeNames: e.attrNames(), ExpressionAttributeValues: e.attrValues(),
+			}})
+		}
+		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+		reasons, cancelled := cancelReasons(err)
+		if !cancelled {
+			if err != nil {
+				return fmt.Errorf("add invocations of %s: %w", commandID, err)
+			}
+			return nil
+		}
+		if len(reasons) != len(ops) {
+			return fmt.Errorf("add invocations of %s: %d cancellation reasons for %d items: %w", commandID, len(reasons), len(ops), err)
+		}
+		if reasons[len(ops)-1] == codeConditionFailed {
+			return commandNotFound(commandID)
+		}
+		var keep []*runcmd.Invocation
+		for i, inv := range invs {
+			if reasons[i] != codeConditionFailed {
+				keep = append(keep, inv)
+			}
+		}
+		invs = keep
+	}
+	return fmt.Errorf("add invocations of %s: still contended after %d attempts", commandID, maxAttempts)
+}
+
+// SetResolved records the final target count.
+func (s *CommandStore) SetResolved(ctx context.Context, commandID string, targetCount int) error {
+	e := newExprs()
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(s.commands),
+		Key:       commandKey(commandID),
+		UpdateExpression: aws.String("SET " + e.name(attrTargetCount) + " = " + e.value(num(targetCount)) + ", " +
+			e.name(attrResolved) + " = " + e.value(boolean(true))),
+		ConditionExpression:       aws.String("attribute_exists(" + e.name(attrCommandID) + ")"),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	})
+	if isConditionFailed(err) {
+		return commandNotFound(commandID)
+	}
+	if err != nil {
+		return fmt.Errorf("set resolved %s: %w", commandID, err)
+	}
+	return nil
+}
+
+// GetInvocation reads one invocation with a strongly consistent read.
+func (s *CommandStore) GetInvocation(ctx context.Context, commandID, instanceID string) (*runcmd.Invocation, error) {
+	inv, _, err := s.getInvocation(ctx, commandID, instanceID)
+	return inv, err
+}
+
+func (s *CommandStore) getInvocation(ctx context.Context, commandID, instanceID string) (*runcmd.Invocation, int, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.invocations), Key: invocationKey(commandID, instanceID), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("get invocation %s/%s: %w", commandID, instanceID, err)
+	}
+	if len(out.Item) == 0 {
+		return nil, 0, invocationNotFound(commandID, instanceID)
+	}
+	return decodeInvocation(out.Item)
+}
+
+// ListInvocations queries the invocations of a command (the table, by instance id) or of a node
+// (ByInstance, newest first). EINVALID when neither id is set: there is no index over all invocations.
+func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQuery) (runcmd.InvocationPage, error) {
+	limit := pageSize(q.Limit, defaultPage, defaultPage)
+	e := newExprs()
+	var (
+		in       dynamodb.QueryInput
+		keyAttrs []string
+	)
+	switch {
+	case q.CommandID != "" && q.InstanceID != "":
+		inv, err := s.GetInvocation(ctx, q.CommandID, q.InstanceID)
+		if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
+			return runcmd.InvocationPage{}, nil
+		}
+		if err != nil {
+			return runcmd.InvocationPage{}, err
+		}
+		return runcmd.InvocationPage{Invocations: []*runcmd.Invocation{inv}}, nil
+	case q.CommandID != "":
+		in = dynamodb.QueryInput{
+			TableName:              aws.String(s.invocations),
+			KeyConditionExpression: aws.String(e.name(attrCommandID) + " = " + e.value(str(q.CommandID))),
+			ConsistentRead:         aws.Bool(true),
+		}
+		keyAttrs = []string{attrCommandID, attrInstanceID}
+	case q.InstanceID != "":
+		in = dynamodb.QueryInput{
+			TableName:              aws.String(s.invocations),
+			IndexName:              aws.String(indexByInstance),
+			KeyConditionExpression: aws.String(e.name(attrInstanceID) + " = " + e.value(str(q.InstanceID))),
+			ScanIndexForward:       aws.Bool(false),
+		}
+		keyAttrs = []string{attrCommandID, attrInstanceID, attrRequestedKey}
+	default:
+		return runcmd.InvocationPage{}, runcmd.Errorf(runcmd.EINVALID, "", "list invocations needs a command id or an instance id")
+	}
+	in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.attrNames(), e.attrValues()
+	items, next, err := queryPage(ctx, s.client, in, keyAttrs, limit, q.NextToken)
+	if err != nil {
+		return runcmd.InvocationPage{}, fmt.Errorf("list invocations %s/%s: %w", q.CommandID, q.InstanceID, err)
+	}
+	p := runcmd.InvocationPage{NextToken: next}
+	for _, it := range items {
+		inv, _, err := decodeInvocation(it)
+		if err != nil {
+			return runcmd.InvocationPage{}, err
+		}
+		p.Invocations = append(p.Invocations, inv)
+	}
+	return p, nil
+}
+
+// PendingInvocations queries the BySeq local index with a strongly consistent read.
+func (s *CommandStore) PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*runcmd.Invocation, error) {
+	e := newExprs()
+	items, _, err := queryPage(ctx, s.client, dynamodb.QueryInput{
+		TableName:                 aws.String(s.invocations),
+		IndexName:                 aws.String(indexBySeq),
+		KeyConditionExpression:    aws.String(e.name(attrCommandID) + " = " + e.value(str(commandID)) + " AND " + e.name(attrSeq) + " > " + e.value(num(afterSeq))),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+		ConsistentRead:            aws.Bool(true),
+	}, []string{attrCommandID, attrInstanceID, attrSeq}, pageSize(limit, defaultInternal, 0), "")
+	if err != nil {
+		return nil, fmt.Errorf("pending invocations of %s after %d: %w", commandID, afterSeq, err)
+	}
+	var out []*runcmd.Invocation
+	for _, it := range items {
+		inv, _, err := decodeInvocation(it)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, inv)
+	}
+	return out, nil
+}
+
+// MarkSent reads the invocations (one BatchGetItem), then writes the Pending ones and the command in
+// one transaction, each invocation conditioned on still being Pending and the command on the detail
+// read. Invocations whose condition failed are dropped and the rest retried.
+func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*runcmd.Invocation, cursor int, at time.Time) ([]*runcmd.Invocation, error) {
+	if len(invs) > 99 {
+		return nil, runcmd.Errorf(runcmd.EINVALID, "", "mark sent: at most 99 invocations per call, got %d", len(invs))
+	}
+	var keys []item
+	seen := map[string]bool{}
+	for _, inv := range invs {
+		if !seen[inv.InstanceID] && inv.InstanceID != "" {
+			seen[inv.InstanceID] = true
+			keys = append(keys, invocationKey(commandID, inv.InstanceID))
+		}
+	}
+	got, err := batchGet(ctx, s.client, s.invocations, keys, true)
+	if err != nil {
+		return nil, fmt.Errorf("mark sent %s: %w", commandID, err)
+	}
+	byID := map[string]*runcmd.Invocation{}
+	for _, it := range got {
+		inv, _, err := decodeInvocation(it)
+		if err != nil {
+			return nil, err
+		}
+		byID[inv.InstanceID] = inv
+	}
+	var pending []*runcmd.Invocation
+	for _, k := range keys {
+		if inv := byID[k[attrInstanceID].(*types.AttributeValueMemberS).Value]; inv != nil && inv.Detail == runcmd.DetailPending {
+			pending = append(pending, inv)
+		}
+	}
+
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		cmd, err := s.GetCommand(ctx, commandID)
+		if err != nil {
+			return nil, err
+		}
+		var ops []types.TransactWriteItem
+		for _, inv := range pending {
+			e := newExprs()
+			ops = append(ops, types.TransactWriteItem{Update: &types.Update{
+				TableName: aws.String(s.invocations),
+				Key:       invocationKey(commandID, inv.InstanceID),
+				UpdateExpression: aws.String("SET " + e.name(attrDetail) + " = " + e.value(str(string(runcmd.DetailInProgress))) +
+					", " + e.name(attrSent) + " = " + e.value(boolean(true)) +
+					", " + e.name(attrUpdatedAt) + " = " + e.value(timeAttr(at)) +
+					" ADD " + e.name(attrVer) + " " + e.value(num(1))),
+				ConditionExpression:       aws.String(e.name(attrDetail) + " = " + e.value(str(string(runcmd.DetailPending)))),
+				ExpressionAttributeNames:  e.attrNames(),
+				ExpressionAttributeValues: e.attrValues(),
+			}})
+		}
+		e := newExprs()
+		set := e.name(attrCursor) + " = " + e.value(num(cursor))
+		if cmd.Detail == runcmd.CommandDetailPending {
+			set += ", " + e.name(attrDetail) + " = " + e.value(str(string(runcmd.CommandDetailInProgress)))
+		}
+		update := &types.Update{
+			TableName:                 aws.String(s.commands),
+			Key:                       commandKey(commandID),
+			UpdateExpression:          aws.String("SET " + set + " ADD " + e.name(attrDispatched) + " " + e.value(num(len(pending)))),
+			ConditionExpression:       aws.String("attribute_exists(" + e.name(attrCommandID) + ") AND " + e.name(attrDetail) + " = " + e.value(str(string(cmd.Detail)))),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+		}
+		if len(pending) == 0 {
+			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: update.TableName, Key: update.Key, UpdateExpression: update.UpdateExpression,
+				ConditionExpression: update.ConditionExpression, ExpressionAttributeNames: update.ExpressionAttributeNames,
+				ExpressionAttributeValues: update.ExpressionAttributeValues,
+			})
+			if isConditionFailed(err) {
+				continue // the command changed (or vanished) since we read it
+			}
+			if err != nil {
+				return nil, fmt.Errorf("mark sent %s: %w", commandID, err)
+			}
+			return nil, nil
+		}
+		ops = append(ops, types.TransactWriteItem{Update: update})
+		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+		reasons, cancelled := cancelReasons(err)
+		if !cancelled {
+			if err != nil {
+				return nil, fmt.Errorf("mark sent %s: %w", commandID, err)
+			}
+			for _, inv := range pending {
+				inv.Detail, inv.Sent, inv.UpdatedAt = runcmd.DetailInProgress, true, at
+			}
+			return pending, nil
+		}
+		if len(reasons) != len(ops) {
+			return nil, fmt.Errorf("mark sent %s: %d cancellation reasons for %d items: %w", commandID, len(reasons), len(ops), err)
+		}
+		var keep []*runcmd.Invocation
+		for i, inv := range pending {
+			if reasons[i] != codeConditionFailed {
+				keep = append(keep, inv)
+			}
+		}
+		pending = keep
+	}
+	return nil, fmt.Errorf("mark sent %s: still contended after %d attempts", commandID, maxAttempts)
+}
+
+// Transition reads the invocation, checks runcmd.CanTransition and writes the change conditioned on the
+// version read; a terminal change updates the command's counters in the same transaction. A lost race
+// is retried from the read, so a transition that is no longer allowed ends in ECONFLICT.
+func (s *CommandStore) Transition(ctx context.Context, t runcmd.Transition) (*runcmd.Invocation, error) {
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		inv, ver, err := s.getInvocation(ctx, t.CommandID, t.InstanceID)
+		if err != nil {
+			return nil, err
+		}
+		if t.FromNode && !inv.Sent {
+			return nil, runcmd.Errorf(runcmd.EUNAUTHORIZED, "", "invocation %s/%s was never sent to its node", t.CommandID, t.InstanceID)
+		}
+		if !runcmd.CanTransition(inv.Detail, t.To) {
+			return nil, runcmd.Errorf(runcmd.ECONFLICT, "", "invocation %s/%s cannot move from %s to %s",
+				t.CommandID, t.InstanceID, inv.Detail, t.To)
+		}
+		next := *inv
+		next.Detail, next.UpdatedAt = t.To, t.At
+		e := newExprs()
+		set := []string{
+			e.name(attrDetail) + " = " + e.value(str(string(t.To))),
+			e.name(attrUpdatedAt) + " = " + e.value(timeAttr(t.At)),
+			e.name(attrVer) + " = " + e.value(num(ver+1)),
+		}
+		var remove []string
+		if t.Result != nil {
+			next.Result = mergeResult(inv.Result, *t.Result, t.To.Terminal())
+			name, v, err := encodeResult(next.Result)
+			if err != nil {
+				return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
+			}
+			set = append(set, e.name(name)+" = "+e.value(v))
+			if name == attrResult {
+				remove = append(remove, e.name(attrResultGz))
+			} else {
+				remove = append(remove, e.name(attrResult))
+			}
+		}
+		switch {
+		case t.To.Terminal():
+			remove = append(remove, e.name(attrOpenShard), e.name(attrExpiresKey))
+		case next.Deadline() != inv.Deadline():
+			// The node reported the start: the deadline moves to start + execution timeout.
+			set = append(set, e.name(attrExpiresKey)+" = "+e.value(str(expiresKey(&next))))
+		}
+		expr := "SET " + strings.Join(set, ", ")
+		if len(remove) > 0 {
+			expr += " REMOVE " + strings.Join(remove, ", ")
+		}
+		update := &types.Update{
+			TableName:                 aws.String(s.invocations),
+			Key:                       invocationKey(t.CommandID, t.InstanceID),
+			UpdateExpression:          aws.String(expr),
+			ConditionExpression:       aws.String(e.name(attrVer) + " = " + e.value(num(ver))),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+		}
+
+		if !t.To.Terminal() {
+			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: update.TableName, Key: update.Key, UpdateExpression: update.UpdateExpression,
+				ConditionExpression: update.ConditionExpression, ExpressionAttributeNames: update.ExpressionAttributeNames,
+				ExpressionAttributeValues: update.ExpressionAttributeValues,
+			})
+			if isConditionFailed(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
+			}
+			return &next, nil
+		}
+
+		ce := newExprs()
+		add := ce.name(countPrefix+string(t.To)) + " " + ce.value(num(1))
+		if inv.Sent {
+			add += ", " + ce.name(attrSentDone) + " " + ce.value(num(1))
+		}
+		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Update: update},
+			{Update: &types.Update{
+				TableName:                 aws.String(s.commands),
+				Key:                       commandKey(t.CommandID),
+				UpdateExpression:          aws.String("ADD " + add),
+				ConditionExpression:       aws.String("attribute_exists(" + ce.name(attrCommandID) + ")"),
+				ExpressionAttributeNames:  ce.attrNames(),
+				ExpressionAttributeValues: ce.attrValues(),
+			}},
+		}})
+		if reasons, ok := cancelReasons(err); ok {
+			if len(reasons) == 2 && reasons[1] == codeConditionFailed {
+				return nil, commandNotFound(t.CommandID)
+			}
+			continue // the invocation changed under us, or a transaction conflict
+		}
+		if err != nil {
+			return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
+		}
+		return &next, nil
+	}
+	return nil, fmt.Errorf("transition invocation %s/%s to %s: still contended after %d attempts",
+		t.CommandID, t.InstanceID, t.To, maxAttempts)
+}
+
+// SetCommandDetail updates the detail conditioned on its current value; on a failed condition it reads
+// the command to tell ENOTFOUND from ECONFLICT.
+func (s *CommandStore) SetCommandDetail(ctx context.Context, commandID string, from []runcmd.CommandDetail, to runcmd.CommandDetail) error {
+	conflict := func() error {
+		if _, err := s.GetCommand(ctx, commandID); err != nil {
+			return err
+		}
+		return runcmd.Errorf(runcmd.ECONFLICT, "", "command %s is not in one of %v", commandID, from)
+	}
+	if len(from) == 0 {
+		return conflict()
+	}
+	e := newExprs()
+	var vals []string
+	for _, f := range from {
+		vals = append(vals, e.value(str(string(f))))
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.commands),
+		Key:                       commandKey(commandID),
+		UpdateExpression:          aws.String("SET " + e.name(attrDetail) + " = " + e.value(str(string(to)))),
+		ConditionExpression:       aws.String("attribute_exists(" + e.name(attrCommandID) + ") AND " + e.name(attrDetail) + " IN (" + strings.Join(vals, ", ") + ")"),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	})
+	if isConditionFailed(err) {
+		return conflict()
+	}
+	if err != nil {
+		return fmt.Errorf("set command detail %s: %w", commandID, err)
+	}
+	return nil
+}
+
+// ExpiredInvocations queries the sparse Open index (invocations leave it when they turn terminal),
+// oldest expiry first. The index is eventually consistent, so a key may name an invocation that has just
+// finished; moving it then fails with ECONFLICT, which the sweeper treats as done.
+func (s *CommandStore) ExpiredInvocations(ctx context.Context, before time.Time, limit int) ([]runcmd.InvocationKey, error) {
+	e := newExprs()
+	items, _, err := queryPage(ctx, s.client, dynamodb.QueryInput{
+		TableName:                 aws.String(s.invocations),
+		IndexName:                 aws.String(indexOpen),
+		KeyConditionExpression:    aws.String(e.name(attrOpenShard) + " = " + e.value(str(openShard)) + " AND " + e.name(attrExpiresKey) + " < " + e.value(str(timeKey(before)))),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	}, []string{attrCommandID, attrInstanceID, attrOpenShard, attrExpiresKey}, pageSize(limit, defaultInternal, 0), "")
+	if err != nil {
+		return nil, fmt.Errorf("expired invocations before %s: %w", before.UTC().Format(time.RFC3339), err)
+	}
+	var out []runcmd.InvocationKey
+	for _, it := range items {
+		d := decoder{it: it}
+		k := runcmd.InvocationKey{CommandID: d.str(attrCommandID), InstanceID: d.str(attrInstanceID)}
+		if d.err != nil {
+			return nil, fmt.Errorf("expired invocations: %w", d.err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// mergeResult merges an update into a stored result as runcmd.Transition describes. A terminal
+// transition always sets ResponseCode, since 0 is a final success code.
+func mergeResult(stored, u runcmd.Result, terminal bool) runcmd.Result {
+	if u.ResponseCode != 0 || terminal {
+		stored.ResponseCode = u.ResponseCode
+	}
+	if !u.StartedAt.IsZero() {
+		stored.StartedAt = u.StartedAt
+	}
+	if !u.EndedAt.IsZero() {
+		stored.EndedAt = u.EndedAt
+	}
+	if u.TraceOutput != "" {
+		stored.TraceOutput = u.TraceOutput
+	}
+	plugins := slices.Clone(stored.Plugins)
+	for _, p := range u.Plugins {
+		if i := slices.IndexFunc(plugins, func(q runcmd.PluginResult) bool { return q.Name == p.Name }); i >= 0 {
+			plugins[i] = p
+		} else {
+			plugins = append(plugins, p)
+		}
+	}
+	stored.Plugins = plugins
+	return stored
+}
+
+// pageSize applies a default to a non-positive limit and caps it at max (no cap when max is 0).
+func pageSize(limit, def, max int) int {
+	if limit <= 0 {
+		return def
+	}
+	if max > 0 && limit > max {
+		return max
+	}
+	return limit
+}

@@ -1,0 +1,187 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/runcmd/runcmd/internal/config"
+)
+
+// Attribute and index names. The tables:
+//
+//	commands     CommandId                 GSI ByRequested (ListPK, RequestedKey)     newest-first listing
+//	invocations  CommandId, InstanceId     LSI BySeq (CommandId, Seq)                  dispatch order
+//	                                       GSI ByInstance (InstanceId, RequestedKey)   a node's invocations
+//	                                       GSI Open (OpenShard, ExpiresKey), sparse    open invocations by expiry
+//	instances    InstanceId                GSI ById (ListPK, InstanceId)               all nodes in id order
+//	tags         InstanceId, TagKey        GSI ByTag (TagKV, InstanceId)               nodes by tag value
+//	                                       GSI ByTagKey (TagKey, InstanceId)           nodes by tag key
+//	documents    Name, DocKey              GSI ByName (ListPK, Name), sparse           documents in name order
+//	activations, audit                     see trust.go
+//
+// RequestedKey and ExpiresKey start with a fixed-width UTC time, so they sort in time order; the ids
+// after it make them unique. ByRequested and ById put every item under one constant partition (ListPK):
+// fine for commands and nodes, whose write rates are low; invocations have no such index.
+const (
+	attrCommandID    = "CommandId"
+	attrInstanceID   = "InstanceId"
+	attrListPK       = "ListPK"
+	attrRequestedKey = "RequestedKey"
+	attrSeq          = "Seq"
+	attrOpenShard    = "OpenShard"
+	attrExpiresKey   = "ExpiresKey"
+	attrTagKey       = "TagKey"
+	attrTagKV        = "TagKV"
+	attrTagValue     = "TagValue"
+	attrExpireAt     = "ExpireAt" // TTL, epoch seconds
+
+	indexByRequested = "ByRequested"
+	indexBySeq       = "BySeq"
+	indexByInstance  = "ByInstance"
+	indexOpen        = "Open"
+	indexByID        = "ById"
+	indexByTag       = "ByTag"
+	indexByTagKey    = "ByTagKey"
+
+	listPK    = "all"  // the constant partition of ByRequested and ById
+	openShard = "open" // the constant partition of Open; present only while an invocation is open
+)
+
+// CreateTables creates the commands, invocations, instances, tags and documents tables named in res, if they do
+// not exist, waits until they are active, and turns on TTL (attribute ExpireAt) for commands and
+// invocations. It is idempotent. Tables are on-demand (PAY_PER_REQUEST).
+func CreateTables(ctx context.Context, client *dynamodb.Client, res config.Resources) error {
+	for _, in := range append(tableSpecs(res), trustTableSpecs(res.ActivationsTable, res.AuditTable)...) {
+		if err := createTable(ctx, client, in); err != nil {
+			return err
+		}
+	}
+	for _, table := range []string{res.CommandsTable, res.InvocationsTable} {
+		if err := enableTTL(ctx, client, table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func createTable(ctx context.Context, client *dynamodb.Client, in *dynamodb.CreateTableInput) error {
+	table := aws.ToString(in.TableName)
+	_, err := client.CreateTable(ctx, in)
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create table %s: %w", table, err)
+	}
+	w := dynamodb.NewTableExistsWaiter(client)
+	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: in.TableName}, 5*time.Minute); err != nil {
+		return fmt.Errorf("wait for table %s: %w", table, err)
+	}
+	return nil
+}
+
+func enableTTL(ctx context.Context, client *dynamodb.Client, table string) error {
+	out, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	if err != nil {
+		return fmt.Errorf("describe ttl of %s: %w", table, err)
+	}
+	if d := out.TimeToLiveDescription; d != nil &&
+		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		return nil
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrExpireAt),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("enable ttl on %s: %w", table, err)
+	}
+	return nil
+}
+
+func tableSpecs(res config.Resources) []*dynamodb.CreateTableInput {
+	attrs := func(names ...string) []types.AttributeDefinition {
+		var out []types.AttributeDefinition
+		for _, n := range names {
+			t := types.ScalarAttributeTypeS
+			if n == attrSeq {
+				t = types.ScalarAttributeTypeN
+			}
+			out = append(out, types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: t})
+		}
+		return out
+	}
+	keys := func(hash, rng string) []types.KeySchemaElement {
+		out := []types.KeySchemaElement{{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash}}
+		if rng != "" {
+			out = append(out, types.KeySchemaElement{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange})
+		}
+		return out
+	}
+	gsi := func(name, hash, rng string, p types.ProjectionType) types.GlobalSecondaryIndex {
+		return types.GlobalSecondaryIndex{IndexName: aws.String(name), KeySchema: keys(hash, rng),
+			Projection: &types.Projection{ProjectionType: p}}
+	}
+	return []*dynamodb.CreateTableInput{
+		{
+			TableName:            aws.String(res.CommandsTable),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: attrs(attrCommandID, attrListPK, attrRequestedKey),
+			KeySchema:            keys(attrCommandID, ""),
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+				gsi(indexByRequested, attrListPK, attrRequestedKey, types.ProjectionTypeAll),
+			},
+		},
+		{
+			TableName:            aws.String(res.InvocationsTable),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: attrs(attrCommandID, attrInstanceID, attrSeq, attrRequestedKey, attrOpenShard, attrExpiresKey),
+			KeySchema:            keys(attrCommandID, attrInstanceID),
+			LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
+				IndexName:  aws.String(indexBySeq),
+				KeySchema:  keys(attrCommandID, attrSeq),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			}},
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+				gsi(indexByInstance, attrInstanceID, attrRequestedKey, types.ProjectionTypeAll),
+				gsi(indexOpen, attrOpenShard, attrExpiresKey, types.ProjectionTypeKeysOnly),
+			},
+		},
+		{
+			TableName:            aws.String(res.InstancesTable),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: attrs(attrInstanceID, attrListPK),
+			KeySchema:            keys(attrInstanceID, ""),
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+				gsi(indexByID, attrListPK, attrInstanceID, types.ProjectionTypeAll),
+			},
+		},
+		{
+			TableName:            aws.String(res.TagsTable),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: attrs(attrInstanceID, attrTagKey, attrTagKV),
+			KeySchema:            keys(attrInstanceID, attrTagKey),
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+				gsi(indexByTag, attrTagKV, attrInstanceID, types.ProjectionTypeKeysOnly),
+				gsi(indexByTagKey, attrTagKey, attrInstanceID, types.ProjectionTypeKeysOnly),
+			},
+		},
+		{
+			// User documents; see documents.go for the items it holds.
+			TableName:            aws.String(res.DocumentsTable),
+			BillingMode:          types.BillingModePayPerRequest,
+			AttributeDefinitions: attrs(attrDocName, attrDocKey, attrListPK),
+			KeySchema:            keys(attrDocName, attrDocKey),
+			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+				gsi(indexDocsByName, attrListPK, attrDocName, types.ProjectionTypeAll),
+			},
+		},
+	}
+}
