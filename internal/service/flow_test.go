@@ -573,3 +573,93 @@ func TestNotifications(t *testing.T) {
 		})
 	}
 }
+
+// TestExactMaxErrorsNeverOvershoots runs a fleet whose later nodes fail, once with SSM's semantics
+// (in-flight invocations may add errors past the threshold) and once in exact mode.
+func TestExactMaxErrorsNeverOvershoots(t *testing.T) {
+	t.Parallel()
+	for _, exact := range []bool{false, true} {
+		t.Run(fmt.Sprint("exact=", exact), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			var nodes []string
+			for i := range 10 {
+				nodes = append(nodes, h.node(i+1, map[string]string{"Role": "db"}))
+			}
+			cmd := h.send(SendCommandInput{Targets: []runcmd.Target{{Key: "tag:Role", Values: []string{"db"}}},
+				MaxConcurrency: "10", MaxErrors: "2", ExactMaxErrors: exact})
+			good := map[string]bool{nodes[0]: true, nodes[1]: true, nodes[2]: true}
+			h.run(cmd.CommandID, nodes, func(n string) (runcmd.Detail, int) {
+				if good[n] {
+					return runcmd.DetailSuccess, 0
+				}
+				return runcmd.DetailFailed, 1
+			})
+			got := h.command(cmd.CommandID)
+			if got.Detail != runcmd.CommandDetailFailed || got.CompletedCount() != 10 {
+				t.Fatalf("command %s with %d completed, want Failed with 10", got.Detail, got.CompletedCount())
+			}
+			// Slow start: 1, then 2, then up to 6 at once after three successes.
+			want := 6
+			if exact {
+				want = 3 // MaxErrors + 1
+			}
+			if got.ErrorCount() != want {
+				t.Errorf("errors = %d, want %d", got.ErrorCount(), want)
+			}
+		})
+	}
+}
+
+func TestInvalidPlatform(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	linux := h.node(1, nil)
+	win := "mi-00000000000000009"
+	hb := runcmd.Heartbeat{InstanceID: win, ComputerName: "win", PlatformType: "Windows", QueueURL: "q/" + win}
+	h.ingest(runcmd.ResultMessage{Kind: runcmd.KindHeartbeat, Heartbeat: &hb})
+	cmd := h.send(SendCommandInput{InstanceIDs: []string{win, linux}, MaxConcurrency: "2"})
+	h.run(cmd.CommandID, []string{linux, win}, func(string) (runcmd.Detail, int) { return runcmd.DetailSuccess, 0 })
+	if d := h.detail(cmd.CommandID, win); d != runcmd.DetailInvalidPlatform || d.Status() != runcmd.InvocationFailed {
+		t.Errorf("Windows node: %s, want InvalidPlatform (Failed)", d)
+	}
+	if msgs := h.nodes.Messages("q/" + win); len(msgs) != 0 {
+		t.Errorf("AWS-RunShellScript was sent to a Windows node: %+v", msgs)
+	}
+	// InvalidPlatform is left out of the final status, like Undeliverable.
+	if c := h.command(cmd.CommandID); c.Detail != runcmd.CommandDetailSuccess {
+		t.Errorf("command = %s, want Success", c.Detail)
+	}
+}
+
+func TestSweepExecutionTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a := h.node(1, nil)
+	cmd := h.send(SendCommandInput{InstanceIDs: []string{a}}) // delivery 3600 s + execution 3600 s
+	h.dispatch()
+	h.received(a)
+	h.advance(10 * time.Second)
+	started := reply(cmd.CommandID, a, runcmd.DetailInProgress, -1, "")
+	started.Reply.Result.StartedAt = h.clock()
+	h.ingest(started) // the node starts, then goes silent
+	h.advance(3600*time.Second + runcmd.ExecGrace + time.Second)
+	if n, err := h.sweep.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v; want 1 timed out", n, err)
+	}
+	h.dispatch()
+	if d := h.detail(cmd.CommandID, a); d != runcmd.DetailExecutionTimedOut {
+		t.Errorf("invocation = %s, want ExecutionTimedOut", d)
+	}
+	if c := h.command(cmd.CommandID); c.Detail != runcmd.CommandDetailExecutionTimedOut || c.ErrorCount() != 1 {
+		t.Errorf("command = %s with %d errors, want ExecutionTimedOut with 1", c.Detail, c.ErrorCount())
+	}
+}
+
+func TestSplitTargets(t *testing.T) {
+	t.Parallel()
+	ids, tags, err := splitTargets(nil, []runcmd.Target{{Key: "instanceids", Values: []string{"mi-0123456789abcdef0"}}})
+	if err != nil || len(ids) != 1 || tags != nil {
+		t.Errorf("lower-case instanceids: ids %v tags %v err %v", ids, tags, err)
+	}
+}
