@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -358,5 +359,49 @@ func TestNotificationsReachSubscribedQueue(t *testing.T) {
 		if !got[want] {
 			t.Errorf("no %s notification; got %v", want, got)
 		}
+	}
+}
+
+// TestLargeOutputGoesToS3 prints 100 KB: the inline output is cut at SSM's 24,000 characters and the
+// full text lands in S3 under SSM's key layout.
+func TestLargeOutputGoesToS3(t *testing.T) {
+	s := startSystem(t, 1)
+	cfg := awstest.Config(t)
+	ctx := context.Background()
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	bucket := awstest.Name("out")
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	node := s.agents[0]
+	sent, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+		DocumentName: aws.String("AWS-RunShellScript"), InstanceIds: []string{node},
+		Parameters:         map[string][]string{"commands": {"head -c 102400 /dev/zero | tr '\\0' x"}},
+		OutputS3BucketName: aws.String(bucket), OutputS3KeyPrefix: aws.String("runs"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(sent.Command.CommandId)
+	out := s.wait(t, id, node)
+	inline := aws.ToString(out.StandardOutputContent)
+	if out.Status != types.CommandInvocationStatusSuccess || len(inline) > 24000 || !strings.HasPrefix(inline, "xxxx") {
+		t.Errorf("status %s, inline output %d characters; want Success and at most 24000", out.Status, len(inline))
+	}
+	key := "runs/" + id + "/" + node + "/awsrunShellScript/0.awsrunShellScript/stdout"
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("full output not at s3://%s/%s: %v", bucket, key, err)
+	}
+	defer obj.Body.Close()
+	full, err := io.ReadAll(obj.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full) != 102400 || strings.Trim(string(full), "x") != "" {
+		t.Errorf("S3 object has %d bytes, want 102400 x's", len(full))
+	}
+	if url := aws.ToString(out.StandardOutputUrl); !strings.HasSuffix(url, "/"+bucket+"/"+key) {
+		t.Errorf("StandardOutputUrl = %q, want it to point at %s/%s", url, bucket, key)
 	}
 }
