@@ -38,6 +38,8 @@ type signedContent struct {
 	Kind      string     `json:"kind"`
 	Reply     *Reply     `json:"reply,omitempty"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	// PatchReport is omitted when nil, so signatures of other kinds are unchanged by its addition.
+	PatchReport *PatchReport `json:"patchReport,omitempty"`
 }
 
 const signatureContext = "runcmd-result-v1\n"
@@ -45,7 +47,7 @@ const signatureContext = "runcmd-result-v1\n"
 // signedBytes returns the canonical bytes a signature of m covers.
 func (m *ResultMessage) signedBytes() ([]byte, error) {
 	b, err := json.Marshal(signedContent{Version: "1", Signer: m.Signer, Nonce: m.Nonce, SignedAt: m.SignedAt,
-		Kind: m.Kind, Reply: m.Reply, Heartbeat: m.Heartbeat})
+		Kind: m.Kind, Reply: m.Reply, Heartbeat: m.Heartbeat, PatchReport: m.PatchReport})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s message of %s for signing: %w", m.Kind, m.Signer, err)
 	}
@@ -73,6 +75,8 @@ func (m *ResultMessage) Subject() string {
 		return m.Reply.InstanceID
 	case m.Heartbeat != nil:
 		return m.Heartbeat.InstanceID
+	case m.PatchReport != nil:
+		return m.PatchReport.InstanceID
 	}
 	return ""
 }
@@ -104,7 +108,9 @@ func (m *ResultMessage) Verify(pub ed25519.PublicKey, now time.Time) error {
 		return ErrFutureMessage
 	}
 	maxAge := MaxProgressAge
-	if m.Reply != nil && m.Reply.Detail.Terminal() {
+	if m.Reply != nil && m.Reply.Detail.Terminal() || m.PatchReport != nil {
+		// A patch report is a finished operation's result; replaying it changes nothing newer
+		// (stores ignore reports older than the stored state).
 		maxAge = MaxResultAge
 	}
 	if m.SignedAt.Before(now.Add(-maxAge)) {

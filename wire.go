@@ -31,11 +31,14 @@ const (
 	KindHeartbeat = "heartbeat"
 )
 
-// ResultMessage is what an agent puts on the results queue: exactly one of Reply or Heartbeat.
+// ResultMessage is what an agent puts on the results queue: exactly one of Reply, Heartbeat or
+// PatchReport.
 type ResultMessage struct {
 	Kind      string     `json:"kind"`
 	Reply     *Reply     `json:"reply,omitempty"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	// PatchReport is set for KindPatchReport (patching.go).
+	PatchReport *PatchReport `json:"patchReport,omitempty"`
 	// Signer, Nonce, SignedAt and Signature authenticate the message (sign.go): the node that signed
 	// it, a random nonce, when, and its ed25519 signature (base64 in JSON).
 	Signer    string    `json:"signer,omitempty"`

@@ -56,3 +56,18 @@ func TestVersion(t *testing.T) {
 		t.Errorf("output %q", out.String())
 	}
 }
+
+func TestParseRegister(t *testing.T) {
+	t.Parallel()
+	o, err := parseRegister([]string{"--code", "c0de", "--id", "i-d", "--endpoint", "http://api"},
+		func(k string) string { return map[string]string{"AWS_REGION": "eu-west-1"}[k] }, io.Discard)
+	if err != nil || o.code != "c0de" || o.id != "i-d" || o.region != "eu-west-1" || o.apiEndpoint != "http://api" {
+		t.Errorf("parseRegister = %+v, %v", o, err)
+	}
+	_, err = parseRegister(nil, func(string) string { return "" }, io.Discard)
+	for _, want := range []string{"code", "id", "region", "endpoint"} {
+		if err == nil || !strings.Contains(err.Error(), want+": required") {
+			t.Errorf("err = %v, want %s reported as required", err, want)
+		}
+	}
+}

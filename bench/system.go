@@ -38,6 +38,7 @@ type System struct {
 
 	base    aws.Config // without the counter: the bench's own reads
 	counted aws.Config
+	ddb     *dynamodb.Client // uncounted, for reading items back
 	log     *slog.Logger
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -61,7 +62,7 @@ func StartSystem(ctx context.Context, tmp string) (*System, error) {
 		return nil, fmt.Errorf("provision %s: %w", prefix, err)
 	}
 	counter := NewCounter(res)
-	s := &System{Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base),
+	s := &System{Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base), ddb: dynamodb.NewFromConfig(base),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), done: make(chan struct{}), tmp: tmp}
 	st, err := stack.New(ctx, s.counted, res, s.log)
 	if err != nil {
@@ -247,7 +248,7 @@ func terminalCommand(s ssmtypes.CommandStatus) bool {
 // itemSize reads an item back (strongly consistent) with the bench's own, uncounted client and
 // returns its size; 0 when it is gone.
 func (s *System) itemSize(ctx context.Context, table string, key map[string]ddbtypes.AttributeValue) (int, error) {
-	out, err := dynamodb.NewFromConfig(s.base).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
+	out, err := s.ddb.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: key, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return 0, err
 	}

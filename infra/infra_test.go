@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +42,27 @@ import (
 const templateFile = "runcmd.yaml"
 
 var functions = []string{"api", "dispatch", "ingest", "sweep"}
+
+// tables lists every table config.Resources names, as the field name (which is also the template's
+// logical id: CommandsTable, AuditTable, ...) and the table's name in res. Deriving it from the struct
+// means a table added to config (and to dynamo.CreateTables) fails these tests until the template has it.
+func tables(res config.Resources) []struct{ logical, name string } {
+	var out []struct{ logical, name string }
+	v := reflect.ValueOf(res)
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); strings.HasSuffix(f.Name, "Table") && f.Type.Kind() == reflect.String {
+			out = append(out, struct{ logical, name string }{f.Name, v.Field(i).String()})
+		}
+	}
+	return out
+}
+
+// deleteTables deletes the tables of res, ignoring errors (most are "not found"); the emulator is shared.
+func deleteTables(ddb *dynamodb.Client, res config.Resources) {
+	for _, tb := range tables(res) {
+		_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(tb.name)})
+	}
+}
 
 // TestLint runs cfn-lint, when installed, and fails on its errors; warnings are only logged, since new
 // cfn-lint releases add warnings faster than templates can follow.
@@ -161,7 +183,12 @@ func TestTemplateRules(t *testing.T) {
 
 	t.Run("data", func(t *testing.T) {
 		// What moto's CloudFormation ignores (PITR, lifecycle, public access block) is checked here.
-		for _, name := range []string{"CommandsTable", "InvocationsTable", "InstancesTable", "TagsTable"} {
+		all := tables(config.Names("x"))
+		if len(all) < 7 {
+			t.Fatalf("found %d tables in config.Resources, want at least 7: %v", len(all), all)
+		}
+		for _, tb := range all {
+			name := tb.logical
 			p := props(name)
 			if p["BillingMode"] != "PAY_PER_REQUEST" || dig(p, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled") != true {
 				t.Errorf("%s: want PAY_PER_REQUEST and point-in-time recovery, got %v", name, p)
@@ -185,21 +212,62 @@ func TestTemplateRules(t *testing.T) {
 	})
 
 	t.Run("least privilege", func(t *testing.T) {
-		// No function may scan or administer tables, nor use a wildcard action; only a node may create
-		// and configure a queue, and only its own.
+		// No function may scan or administer tables, nor use a wildcard action; only the api may create,
+		// configure or delete a queue, and only a node's (it does so at registration and deregistration).
+		nodeQueues := map[string]any{"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-node-*"}
 		for name, r := range resources {
 			r := r.(map[string]any)
 			if r["Type"] != "AWS::IAM::Role" && r["Type"] != "AWS::IAM::ManagedPolicy" {
 				continue
 			}
-			for _, a := range actions(r) {
-				nodeOnly := a == "sqs:CreateQueue" || a == "sqs:SetQueueAttributes"
-				if strings.Contains(a, "*") || a == "dynamodb:Scan" || strings.HasPrefix(a, "dynamodb:Create") ||
-					strings.HasPrefix(a, "dynamodb:Delete") && a != "dynamodb:DeleteItem" ||
-					nodeOnly && name != "NodePolicy" || strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "sts:") {
-					t.Errorf("%s allows %s", name, a)
+			for _, st := range statements(r) {
+				for _, a := range asList(dig(st, "Action")) {
+					a := fmt.Sprint(a)
+					queueAdmin := a == "sqs:CreateQueue" || a == "sqs:SetQueueAttributes" || a == "sqs:DeleteQueue"
+					if queueAdmin && (name != "ApiRole" || !cmp.Equal(dig(st, "Resource"), nodeQueues)) {
+						t.Errorf("%s allows %s on %v", name, a, dig(st, "Resource"))
+					}
+					if strings.Contains(a, "*") || a == "dynamodb:Scan" || strings.HasPrefix(a, "dynamodb:Create") ||
+						strings.HasPrefix(a, "dynamodb:Delete") && a != "dynamodb:DeleteItem" ||
+						strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "sts:") {
+						t.Errorf("%s allows %s", name, a)
+					}
 				}
 			}
+		}
+		// The documents, activations and audit tables are the api's; ingest may only read activations
+		// and append to the audit trail; dispatch and sweep touch none of them.
+		want := map[string][]string{
+			"ApiRole DocumentsTable":      {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+			"ApiRole ActivationsTable":    {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+			"ApiRole AuditTable":          {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+			"IngestRole ActivationsTable": {"dynamodb:GetItem", "dynamodb:Query"},
+			"IngestRole AuditTable":       {"dynamodb:PutItem"},
+		}
+		got := map[string][]string{}
+		for name, r := range resources {
+			r := r.(map[string]any)
+			if r["Type"] != "AWS::IAM::Role" && r["Type"] != "AWS::IAM::ManagedPolicy" {
+				continue
+			}
+			for _, st := range statements(r) {
+				for _, tb := range []string{"DocumentsTable", "ActivationsTable", "AuditTable"} {
+					if !strings.Contains(fmt.Sprint(dig(st, "Resource")), tb) {
+						continue
+					}
+					for _, a := range asList(dig(st, "Action")) {
+						if k := name + " " + tb; !slices.Contains(got[k], fmt.Sprint(a)) {
+							got[k] = append(got[k], fmt.Sprint(a))
+						}
+					}
+				}
+			}
+		}
+		for k := range got {
+			slices.Sort(got[k])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("access to documents, activations, audit (-want +got):\n%s", diff)
 		}
 		// Every node statement is conditioned on the node's id tag, and its queue and output resources
 		// name that tag.
@@ -269,9 +337,15 @@ func TestStack(t *testing.T) {
 		if !deleted {
 			_, _ = cfc.DeleteStack(context.Background(), &cloudformation.DeleteStackInput{StackName: &stack})
 		}
-		// Tables and the bucket are retained on stack deletion (DeletionPolicy Retain).
-		for _, table := range []string{names.CommandsTable, names.InvocationsTable, names.InstancesTable, names.TagsTable} {
-			_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		// Tables and the bucket are retained on stack deletion (DeletionPolicy Retain). The bucket's
+		// name carries the account and region: find it by its (unique) prefix.
+		deleteTables(ddb, names)
+		if list, err := s3c.ListBuckets(context.Background(), &s3.ListBucketsInput{}); err == nil {
+			for _, b := range list.Buckets {
+				if strings.HasPrefix(aws.ToString(b.Name), names.OutputBucket+"-") {
+					emptyAndDeleteBucket(t, s3c, aws.ToString(b.Name))
+				}
+			}
 		}
 	})
 	waitCreate := cloudformation.NewStackCreateCompleteWaiter(cfc, func(o *cloudformation.StackCreateCompleteWaiterOptions) {
@@ -289,21 +363,14 @@ func TestStack(t *testing.T) {
 
 	t.Run("tables", func(t *testing.T) {
 		ref := config.Names(awstest.Name("cfref"))
-		t.Cleanup(func() {
-			for _, table := range []string{ref.CommandsTable, ref.InvocationsTable, ref.InstancesTable, ref.TagsTable} {
-				_, _ = ddb.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-			}
-		})
+		t.Cleanup(func() { deleteTables(ddb, ref) })
 		if err := dynamo.CreateTables(ctx, ddb, ref); err != nil {
 			t.Fatalf("dynamo.CreateTables: %v", err)
 		}
 		resources := parseTemplate(t, body)["Resources"].(map[string]any)
-		for _, tc := range []struct{ logical, ref, got string }{
-			{"CommandsTable", ref.CommandsTable, names.CommandsTable},
-			{"InvocationsTable", ref.InvocationsTable, names.InvocationsTable},
-			{"InstancesTable", ref.InstancesTable, names.InstancesTable},
-			{"TagsTable", ref.TagsTable, names.TagsTable},
-		} {
+		refs, gots := tables(ref), tables(names)
+		for i := range refs {
+			tc := struct{ logical, ref, got string }{refs[i].logical, refs[i].name, gots[i].name}
 			want := describeTable(ctx, t, ddb, tc.ref)
 			got := describeTable(ctx, t, ddb, tc.got)
 			if got.TTL == "" {
@@ -667,8 +734,8 @@ func dig(v any, keys ...string) any {
 	return v
 }
 
-// actions lists the IAM actions a role or managed policy allows.
-func actions(r map[string]any) []string {
+// statements lists the policy statements of a role (its inline policies) or of a managed policy.
+func statements(r map[string]any) []any {
 	var docs []any
 	p := r["Properties"].(map[string]any)
 	if d, ok := p["PolicyDocument"]; ok {
@@ -677,13 +744,9 @@ func actions(r map[string]any) []string {
 	for _, pol := range asList(p["Policies"]) {
 		docs = append(docs, dig(pol, "PolicyDocument"))
 	}
-	var out []string
+	var out []any
 	for _, d := range docs {
-		for _, st := range asList(dig(d, "Statement")) {
-			for _, a := range asList(dig(st, "Action")) {
-				out = append(out, fmt.Sprint(a))
-			}
-		}
+		out = append(out, asList(dig(d, "Statement"))...)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,13 +15,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/runcmd/runcmd"
+	"github.com/runcmd/runcmd/agent/internal/state"
 	"github.com/runcmd/runcmd/internal/awstest"
 	"github.com/runcmd/runcmd/internal/config"
 	"github.com/runcmd/runcmd/internal/sqsq"
 )
 
-// TestNewAWSOnEmulator runs one agent against the emulator: it creates its own queue, heartbeats, runs
-// a command sent to that queue, uploads the output to S3 and replies on the results queue.
+// TestNewAWSOnEmulator runs one registered agent against the emulator: it heartbeats, runs a command
+// sent to its queue, uploads the output to S3 and replies on the results queue, signing every message.
 func TestNewAWSOnEmulator(t *testing.T) {
 	awsCfg := awstest.Config(t)
 	ctx := t.Context()
@@ -47,7 +49,29 @@ func TestNewAWSOnEmulator(t *testing.T) {
 		_, _ = s3Client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
 	})
 
-	a, err := NewAWS(ctx, awsCfg, Config{StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler),
+	// What Register leaves in the state directory, without an api: a key, the node's queue (the
+	// service creates it) and the registration.
+	dir := t.TempDir()
+	st, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := st.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := state.NewInstanceID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodeURL, err := sqsq.EnsureQueue(ctx, sqsClient, names.NodeQueuePrefix+id, NodeQueueAttributes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveRegistration(state.Registration{InstanceID: id, QueueURL: nodeURL, ResultsQueueURL: resultsURL, Region: "us-east-1"}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAWS(ctx, awsCfg, Config{StateDir: dir, Logger: slog.New(slog.DiscardHandler),
 		Env: []string{"PATH=/usr/bin:/bin"}, Tags: map[string]string{"Workload": "Dev"}}, names)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +115,9 @@ func TestNewAWSOnEmulator(t *testing.T) {
 			if err := json.Unmarshal([]byte(m.Body), &rm); err != nil {
 				t.Fatal(err)
 			}
+			if err := rm.Verify(key.Public().(ed25519.PublicKey), time.Now()); err != nil {
+				t.Errorf("%s message: %v, want it signed with the node's key", rm.Kind, err)
+			}
 			switch {
 			case rm.Kind == runcmd.KindHeartbeat:
 				heartbeat = rm.Heartbeat.InstanceID == a.InstanceID() && rm.Heartbeat.QueueURL == a.cfg.QueueURL &&
@@ -104,10 +131,10 @@ func TestNewAWSOnEmulator(t *testing.T) {
 	if final.Detail != runcmd.DetailSuccess || final.Result.Plugins[0].Stdout != "hello from the emulator\n" {
 		t.Fatalf("final = %+v", final)
 	}
-	key := "out/cmd-emu/" + a.InstanceID() + "/awsrunShellScript/step1/stdout"
-	obj, err := s3Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	objKey := "out/cmd-emu/" + a.InstanceID() + "/awsrunShellScript/step1/stdout"
+	obj, err := s3Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(objKey)})
 	if err != nil {
-		t.Fatalf("get %s: %v", key, err)
+		t.Fatalf("get %s: %v", objKey, err)
 	}
 	defer obj.Body.Close()
 	b, _ := io.ReadAll(obj.Body)

@@ -86,7 +86,8 @@ type Config struct {
 	Region string
 	// QueueURL is the node's own queue, reported in heartbeats so dispatch can reach it.
 	QueueURL string
-	// Tags are sent with heartbeats; the service applies them when it registers the node.
+	// Tags are sent with heartbeats for information only: a registered node's tags come from its
+	// activation and from AddTagsToResource.
 	Tags map[string]string
 	// Workers is how many documents run at once; default DefaultWorkers.
 	Workers int

@@ -25,6 +25,9 @@ type API struct {
 	NewID func() string
 	// Registry serves activations and node registration (registry.go); nil serves Run Command only.
 	Registry *Registry
+	// Patching serves Patch Manager and Compliance (patchbaselines.go, compliance.go); its methods are
+	// promoted, and a nil one answers them with UnsupportedOperationException.
+	*Patching
 }
 
 // NewAPI returns an API over the given ports with the real clock and random ids.

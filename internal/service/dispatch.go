@@ -486,6 +486,8 @@ type Ingester struct {
 	Keys     *NodeKeys
 	Registry runcmd.NodeRegistry
 	Audit    runcmd.AuditStore
+	// Compliance stores patch reports (patchingest.go); nil rejects them.
+	Compliance runcmd.ComplianceStore
 	// InsecureAcceptUnsigned is a local-only switch for tests and tools that predate activations:
 	// unsigned messages are accepted and an unsigned heartbeat registers its node, as before. Never set
 	// it in the functions.
@@ -565,6 +567,9 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 			return g.reject(ctx, m, "no invocation "+r.CommandID+" was sent to node "+r.InstanceID)
 		}
 		return fmt.Errorf("reply %s/%s: %w", r.CommandID, r.InstanceID, err)
+	}
+	if m.Kind == runcmd.KindPatchReport && m.PatchReport != nil {
+		return g.patchReport(ctx, m)
 	}
 	return runcmd.Errorf(runcmd.EINVALID, "", "unknown result message kind %q", m.Kind)
 }
