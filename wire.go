@@ -23,6 +23,9 @@ type NodeMessage struct {
 	OutputS3Bucket    string              `json:"outputS3BucketName,omitempty"`
 	OutputS3KeyPrefix string              `json:"outputS3KeyPrefix,omitempty"`
 	ExpiresAt         time.Time           `json:"expiresAt,omitzero"` // do not start after this
+	// Wake asks the node to flag its InProgress reply, so that dispatch is woken when the node
+	// acknowledges and can grow the window (SSM's slow start). Set only while the window is ramping.
+	Wake bool `json:"wake,omitempty"`
 }
 
 // Results-queue message kinds.
@@ -54,6 +57,7 @@ type Reply struct {
 	InstanceID string    `json:"instanceId"`
 	Detail     Detail    `json:"detail"`
 	Result     Result    `json:"result"`
+	Wake       bool      `json:"wake,omitempty"` // echoes NodeMessage.Wake on the InProgress reply
 	SentAt     time.Time `json:"sentAt"`
 }
 

@@ -6,6 +6,8 @@
 //	                         exchange an activation for a managed-instance id (once per node)
 //	runcmd-agent [flags]     run the registered agent until SIGTERM or SIGINT
 //	runcmd-agent version     print the agent version
+//	runcmd-agent patch --operation Scan|Install [...]
+//	                         the PatchLinux step of AWS-RunPatchBaseline (agent/internal/patchrun)
 package main
 
 import (
@@ -178,6 +180,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	if len(args) > 0 && args[0] == "register" {
 		return register(ctx, args[1:], getenv, stdout, log, stderr)
+	}
+	if len(args) > 0 && args[0] == "patch" {
+		return patchCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
 	o, err := parseOptions(args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {

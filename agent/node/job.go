@@ -75,7 +75,7 @@ func (a *Agent) runJob(j *job) {
 	} else {
 		log.Info("command_started", "document", msg.DocumentName)
 	}
-	a.sendProgress(id, startedAt, rec.Done)
+	a.sendProgress(id, startedAt, rec.Done, msg.Wake)
 
 	steps, err := prepare(*msg)
 	if err != nil {
@@ -126,9 +126,10 @@ var noParamStore = documents.ParamStoreFunc(func(ref string) (string, error) {
 })
 
 // sendProgress sends the InProgress reply. It is best effort (one retry): the final reply is what
-// counts, and it is journaled and retried.
-func (a *Agent) sendProgress(commandID string, startedAt time.Time, done []runcmd.PluginResult) {
-	r := runcmd.Reply{CommandID: commandID, InstanceID: a.id, Detail: runcmd.DetailInProgress,
+// counts, and it is journaled and retried. wake echoes the send message's request to wake dispatch
+// (slow start grows the window as nodes acknowledge).
+func (a *Agent) sendProgress(commandID string, startedAt time.Time, done []runcmd.PluginResult, wake bool) {
+	r := runcmd.Reply{CommandID: commandID, InstanceID: a.id, Detail: runcmd.DetailInProgress, Wake: wake,
 		Result: runcmd.Result{ResponseCode: -1, StartedAt: startedAt, Plugins: done}}
 	for attempt := range 2 {
 		r.SentAt = a.now()

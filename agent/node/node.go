@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,6 +178,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if cfg.Env == nil {
 		cfg.Env = os.Environ()
 	}
+	// Steps that call back into the agent (`runcmd-agent patch`) find its identity through this, also
+	// when several agents of a fleet share one process environment.
+	cfg.Env = append(slices.Clip(cfg.Env), "RUNCMD_STATE_DIR="+cfg.StateDir)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}

@@ -48,7 +48,7 @@ func (a *Agent) reboot(rec state.Record, msg *runcmd.NodeMessage, out runner.Out
 		a.finish(rec, runcmd.DetailFailed, res)
 		return
 	}
-	a.sendProgress(rec.CommandID, rec.StartedAt, rec.Done)
+	a.sendProgress(rec.CommandID, rec.StartedAt, rec.Done, false)
 	cmd := a.cfg.RebootCommand
 	if len(cmd) == 0 {
 		cmd = DefaultRebootCommand

@@ -63,7 +63,7 @@ func demoCmd(ctx context.Context, args []string, log *slog.Logger) error {
 	fmt.Printf(`
 Try it yourself (in another shell; test credentials are fine):
 
-  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   aws ssm describe-instance-information --endpoint-url %[1]s
   aws ssm send-command --endpoint-url %[1]s --document-name AWS-RunShellScript \
       --instance-ids %[2]s --parameters commands='echo hi'

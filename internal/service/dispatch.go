@@ -149,10 +149,11 @@ func limits(cmd *runcmd.Command) (maxConc, maxErr int) {
 	return maxConc, maxErr
 }
 
-// slowStart is SSM's ramp: one node first; then the window doubles with every finished invocation
-// until MaxConcurrency (docs/compatibility.md).
+// slowStart is SSM's ramp: one node first; each time a node acknowledges (its InProgress reply wakes
+// dispatch) or finishes, the number allowed in flight grows to twice the number sent plus one, until
+// MaxConcurrency (docs/compatibility.md). A fleet that does not answer never gets more than the first.
 func slowStart(cmd *runcmd.Command, maxConc int) int {
-	return min(maxConc, max(1, 2*cmd.SentDone))
+	return min(maxConc, 2*cmd.Dispatched+1)
 }
 
 // pump sends the next window of invocations, stops at the error threshold, and finishes the command
@@ -177,20 +178,22 @@ func (d *Dispatcher) pump(ctx context.Context, commandID string) error {
 			return err
 		}
 	default:
-		window := slowStart(cmd, maxConc) - cmd.InFlight()
+		limit := slowStart(cmd, maxConc)
+		window := limit - cmd.InFlight()
 		if cmd.ExactMaxErrors {
 			// Even if everything in flight fails, the errors stop at MaxErrors+1.
 			window = min(window, maxErr+1-cmd.ErrorCount()-cmd.InFlight())
 		}
-		if err := d.sendWindow(ctx, cmd, window); err != nil {
+		if err := d.sendWindow(ctx, cmd, window, limit < maxConc); err != nil {
 			return err
 		}
 	}
 	return d.finish(ctx, commandID)
 }
 
-// sendWindow sends up to n more invocations in Seq order.
-func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int) error {
+// sendWindow sends up to n more invocations in Seq order; ramping asks their nodes to wake dispatch
+// when they acknowledge.
+func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int, ramping bool) error {
 	cursor := cmd.Cursor
 	for n > 0 {
 		page, err := d.Commands.PendingInvocations(ctx, cmd.CommandID, cursor, min(n, markBatch))
@@ -226,7 +229,7 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int)
 		for _, inv := range sent {
 			inv.Detail = runcmd.DetailInProgress
 			d.notifyInvocation(ctx, inv)
-			d.deliver(ctx, cmd, inv)
+			d.deliver(ctx, cmd, inv, ramping)
 		}
 		n -= len(sent)
 	}
@@ -240,7 +243,7 @@ func supports(cmd *runcmd.Command, inv *runcmd.Invocation) bool {
 
 // deliver puts one invocation on its node's queue. A node whose queue cannot take the message is
 // Undeliverable: the send is not retried, as SSM does not redeliver to a node that is gone.
-func (d *Dispatcher) deliver(ctx context.Context, cmd *runcmd.Command, inv *runcmd.Invocation) {
+func (d *Dispatcher) deliver(ctx context.Context, cmd *runcmd.Command, inv *runcmd.Invocation, wake bool) {
 	msg := runcmd.NodeMessage{
 		Kind:              runcmd.KindSend,
 		CommandID:         cmd.CommandID,
@@ -252,6 +255,7 @@ func (d *Dispatcher) deliver(ctx context.Context, cmd *runcmd.Command, inv *runc
 		OutputS3Bucket:    cmd.OutputS3Bucket,
 		OutputS3KeyPrefix: cmd.OutputS3KeyPrefix,
 		ExpiresAt:         inv.ExpiresAt,
+		Wake:              wake,
 	}
 	err := d.Nodes.Send(ctx, inv.QueueURL, msg)
 	if err == nil {
@@ -548,6 +552,9 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 		})
 		switch runcmd.ErrorCode(err) {
 		case "":
+			if r.Wake && r.Detail == runcmd.DetailInProgress {
+				wake[r.CommandID] = true // a node acknowledged while the window ramps up
+			}
 			if r.Detail.Terminal() {
 				wake[r.CommandID] = true
 				// InProgress was published when dispatch sent the invocation; progress replies

@@ -192,7 +192,9 @@ func (h *harness) run(cmdID string, nodes []string, outcome func(node string) (r
 				}
 				order = append(order, n)
 				d, code := outcome(n)
-				h.ingest(reply(cmdID, n, runcmd.DetailInProgress, -1, ""), reply(cmdID, n, d, code, "out "+n))
+				ack := reply(cmdID, n, runcmd.DetailInProgress, -1, "")
+				ack.Reply.Wake = m.Wake
+				h.ingest(ack, reply(cmdID, n, d, code, "out "+n))
 				moved = true
 			}
 		}
@@ -599,8 +601,9 @@ func TestExactMaxErrorsNeverOvershoots(t *testing.T) {
 			if got.Detail != runcmd.CommandDetailFailed || got.CompletedCount() != 10 {
 				t.Fatalf("command %s with %d completed, want Failed with 10", got.Detail, got.CompletedCount())
 			}
-			// Slow start: 1, then 2, then up to 6 at once after three successes.
-			want := 6
+			// Slow start sends node 1, then nodes 2-4 (one fails), then the remaining six at once,
+			// which all fail: SSM lets them overshoot MaxErrors.
+			want := 7
 			if exact {
 				want = 3 // MaxErrors + 1
 			}

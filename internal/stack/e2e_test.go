@@ -125,7 +125,8 @@ func (s *system) wait(t *testing.T, commandID, instanceID string) *ssm.GetComman
 			t.Fatalf("GetCommandInvocation %s/%s: %v", commandID, instanceID, err)
 		}
 		switch out.Status {
-		case types.CommandInvocationStatusPending, types.CommandInvocationStatusInProgress, types.CommandInvocationStatusDelayed:
+		case types.CommandInvocationStatusPending, types.CommandInvocationStatusInProgress, types.CommandInvocationStatusDelayed,
+			types.CommandInvocationStatusCancelling:
 		default:
 			return out
 		}
@@ -145,7 +146,7 @@ func (s *system) waitCommand(t *testing.T, commandID string) types.Command {
 			t.Fatalf("ListCommands %s: %v (%d commands)", commandID, err, len(out.Commands))
 		}
 		c := out.Commands[0]
-		if c.Status != types.CommandStatusPending && c.Status != types.CommandStatusInProgress {
+		if c.Status != types.CommandStatusPending && c.Status != types.CommandStatusInProgress && c.Status != types.CommandStatusCancelling {
 			return c
 		}
 		if time.Now().After(deadline) {
@@ -403,5 +404,46 @@ func TestLargeOutputGoesToS3(t *testing.T) {
 	}
 	if url := aws.ToString(out.StandardOutputUrl); !strings.HasSuffix(url, "/"+bucket+"/"+key) {
 		t.Errorf("StandardOutputUrl = %q, want it to point at %s/%s", url, bucket, key)
+	}
+}
+
+// TestCancelRunningSleep cancels a long sleep on three nodes: every invocation ends Cancelled and the
+// processes are gone.
+func TestCancelRunningSleep(t *testing.T) {
+	s := startSystem(t, 3)
+	ctx := context.Background()
+	marker := fmt.Sprintf("sleep 6%d.5", time.Now().UnixNano()%9) // a command line only this test runs
+	sent, err := s.client.SendCommand(ctx, &ssm.SendCommandInput{
+		DocumentName: aws.String("AWS-RunShellScript"), InstanceIds: s.agents,
+		Parameters: map[string][]string{"commands": {marker}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := aws.ToString(sent.Command.CommandId)
+	deadline := time.Now().Add(30 * time.Second)
+	for running := 0; running < len(s.agents); {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d nodes started the sleep", running, len(s.agents))
+		}
+		time.Sleep(100 * time.Millisecond)
+		out, err := exec.Command("pgrep", "-f", marker).Output()
+		if err == nil {
+			running = len(strings.Fields(string(out)))
+		}
+	}
+	if _, err := s.client.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range s.agents {
+		if out := s.wait(t, id, n); out.Status != types.CommandInvocationStatusCancelled {
+			t.Errorf("%s: %s, want Cancelled", n, out.Status)
+		}
+	}
+	if c := s.waitCommand(t, id); c.Status != types.CommandStatusCancelled {
+		t.Errorf("command: %s, want Cancelled", c.Status)
+	}
+	if out, err := exec.Command("pgrep", "-f", marker).Output(); err == nil {
+		t.Errorf("sleep processes still running after cancel: %s", out)
 	}
 }

@@ -71,6 +71,8 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 	nodes := sqsq.NewNodeQueue(sqsc)
 	audit := dynamo.NewAuditStore(ddb, res.AuditTable)
 	api := service.NewAPI(commands, instances, dispatch, docs)
+	compliance := dynamo.NewComplianceStore(ddb, res.ComplianceTable)
+	api.Patching = service.NewPatching(dynamo.NewPatchBaselineStore(ddb, res.PatchBaselinesTable), compliance, instances, cfg.Region)
 	api.Registry = service.NewRegistry(dynamo.NewActivationStore(ddb, res.ActivationsTable), instances, instances,
 		sqsq.NewNodeQueueAdmin(sqsc, res.NodeQueuePrefix), audit, resultsURL)
 
@@ -80,7 +82,7 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 			Commands: commands, Instances: instances, Nodes: nodes, Notify: notify, Now: time.Now, Log: log,
 		},
 		Ingester: &service.Ingester{Commands: commands, Instances: instances, Dispatch: dispatch, Notify: notify, Now: time.Now, Log: log,
-			Keys: service.NewNodeKeys(instances), Registry: instances, Audit: audit},
+			Keys: service.NewNodeKeys(instances), Registry: instances, Audit: audit, Compliance: compliance},
 		Audit:    audit,
 		Sweeper:  &service.Sweeper{Commands: commands, Dispatch: dispatch, Notify: notify, Now: time.Now},
 		SQS:      sqsc,
