@@ -316,6 +316,9 @@ func ParseSimulate(out []byte) []Action {
 				a.Arch = arch
 			}
 		}
+		if a.Name == "" {
+			continue // "Inst :arch (...)": no package name left after the architecture
+		}
 		acts = append(acts, a)
 	}
 	return acts
