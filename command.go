@@ -1,6 +1,7 @@
 package runcmd
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -197,6 +198,34 @@ type Result struct {
 	EndedAt      time.Time
 	TraceOutput  string
 	Plugins      []PluginResult
+}
+
+// Merge returns r with an update applied as Transition describes: plugins replace plugins of the same
+// Name and others are kept; a non-zero ResponseCode, StartedAt, EndedAt or TraceOutput overwrites, and
+// a terminal update always sets ResponseCode, since 0 is a final success code.
+func (r Result) Merge(u Result, terminal bool) Result {
+	if u.ResponseCode != 0 || terminal {
+		r.ResponseCode = u.ResponseCode
+	}
+	if !u.StartedAt.IsZero() {
+		r.StartedAt = u.StartedAt
+	}
+	if !u.EndedAt.IsZero() {
+		r.EndedAt = u.EndedAt
+	}
+	if u.TraceOutput != "" {
+		r.TraceOutput = u.TraceOutput
+	}
+	plugins := slices.Clone(r.Plugins)
+	for _, p := range u.Plugins {
+		if i := slices.IndexFunc(plugins, func(q PluginResult) bool { return q.Name == p.Name }); i >= 0 {
+			plugins[i] = p
+		} else {
+			plugins = append(plugins, p)
+		}
+	}
+	r.Plugins = plugins
+	return r
 }
 
 // PluginResult is the outcome of one step (schema 2.x) or plugin (schema 1.2).

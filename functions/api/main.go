@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/runcmd/runcmd/internal/config"
 	"github.com/runcmd/runcmd/internal/lambdafn"
 	"github.com/runcmd/runcmd/internal/ssmapi"
 	"github.com/runcmd/runcmd/internal/stack"
@@ -19,14 +18,9 @@ import (
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
 	ctx := context.Background()
-	cfg, err := stack.LoadAWS(ctx)
+	st, err := stack.FromEnv(ctx, os.Getenv, log)
 	if err != nil {
-		log.Error("config", "err", err)
-		os.Exit(1)
-	}
-	st, err := stack.New(ctx, cfg, config.FromEnv(os.Getenv), log)
-	if err != nil {
-		log.Error("wiring", "err", err)
+		log.Error("start", "err", err)
 		os.Exit(1)
 	}
 	h := ssmapi.NewHandler(st.API, log)

@@ -814,7 +814,7 @@ func (s *CommandStore) Transition(ctx context.Context, t runcmd.Transition) (*ru
 		}
 		var remove []string
 		if t.Result != nil {
-			next.Result = mergeResult(inv.Result, *t.Result, t.To.Terminal())
+			next.Result = inv.Result.Merge(*t.Result, t.To.Terminal())
 			name, v, err := encodeResult(next.Result)
 			if err != nil {
 				return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
@@ -951,33 +951,6 @@ func (s *CommandStore) ExpiredInvocations(ctx context.Context, before time.Time,
 		out = append(out, k)
 	}
 	return out, nil
-}
-
-// mergeResult merges an update into a stored result as runcmd.Transition describes. A terminal
-// transition always sets ResponseCode, since 0 is a final success code.
-func mergeResult(stored, u runcmd.Result, terminal bool) runcmd.Result {
-	if u.ResponseCode != 0 || terminal {
-		stored.ResponseCode = u.ResponseCode
-	}
-	if !u.StartedAt.IsZero() {
-		stored.StartedAt = u.StartedAt
-	}
-	if !u.EndedAt.IsZero() {
-		stored.EndedAt = u.EndedAt
-	}
-	if u.TraceOutput != "" {
-		stored.TraceOutput = u.TraceOutput
-	}
-	plugins := slices.Clone(stored.Plugins)
-	for _, p := range u.Plugins {
-		if i := slices.IndexFunc(plugins, func(q runcmd.PluginResult) bool { return q.Name == p.Name }); i >= 0 {
-			plugins[i] = p
-		} else {
-			plugins = append(plugins, p)
-		}
-	}
-	stored.Plugins = plugins
-	return stored
 }
 
 // pageSize applies a default to a non-positive limit and caps it at max (no cap when max is 0).

@@ -283,7 +283,7 @@ func (s *CommandStore) Transition(ctx context.Context, t runcmd.Transition) (*ru
 	inv.Detail = t.To
 	inv.UpdatedAt = t.At
 	if t.Result != nil {
-		inv.Result = mergeResult(inv.Result, *t.Result, t.To.Terminal())
+		inv.Result = inv.Result.Merge(*t.Result, t.To.Terminal())
 	}
 	if t.To.Terminal() {
 		c.Counts[t.To]++
@@ -522,33 +522,6 @@ func pageSize(limit, def, max int) int {
 // timeKey formats t fixed-width in UTC so that keys sort in time order, as the DynamoDB adapter's
 // index keys do.
 func timeKey(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
-
-// mergeResult merges an update into a stored result as runcmd.Transition describes. A terminal
-// transition always sets ResponseCode, since 0 is a final success code.
-func mergeResult(stored, u runcmd.Result, terminal bool) runcmd.Result {
-	if u.ResponseCode != 0 || terminal {
-		stored.ResponseCode = u.ResponseCode
-	}
-	if !u.StartedAt.IsZero() {
-		stored.StartedAt = u.StartedAt
-	}
-	if !u.EndedAt.IsZero() {
-		stored.EndedAt = u.EndedAt
-	}
-	if u.TraceOutput != "" {
-		stored.TraceOutput = u.TraceOutput
-	}
-	plugins := slices.Clone(stored.Plugins)
-	for _, p := range u.Plugins {
-		if i := slices.IndexFunc(plugins, func(q runcmd.PluginResult) bool { return q.Name == p.Name }); i >= 0 {
-			plugins[i] = p
-		} else {
-			plugins = append(plugins, p)
-		}
-	}
-	stored.Plugins = plugins
-	return stored
-}
 
 func invocationNotFound(commandID, instanceID string) error {
 	return runcmd.Errorf(runcmd.ENOTFOUND, "InvocationDoesNotExist", "invocation %s/%s does not exist", commandID, instanceID)
