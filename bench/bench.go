@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -157,6 +158,12 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		r.requests(ctx, sys)
 		r.api(ctx, sys)
 		r.ansible(ctx, tmp)
+	}
+	if sys != nil {
+		if n := sys.Retries.Load(); n > 0 {
+			r.note("agent registration: %d RegisterManagedInstance calls failed and were retried (up to 5 attempts, 8 agents registering at once; a failed registration keeps the activation slot it claimed, so activations allow 2n+10); the dev host's last warnings: %s",
+				n, strings.Join(sys.Log.Lines(), " | "))
+		}
 	}
 	r.rep.Machine.LoadEnd = loadAverage()
 	r.rep.Seconds = time.Since(r.start).Seconds()

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,8 +46,38 @@ type System struct {
 	done    chan struct{}
 	tmp     string
 
+	// Retries counts registrations that failed and were tried again; Log keeps the dev host's last
+	// warnings and errors (its log is otherwise discarded) to explain them.
+	Retries atomic.Int64
+	Log     *TailLog
+
 	mu     sync.Mutex
 	fleets []*Fleet
+}
+
+// TailLog keeps the last lines written to it.
+type TailLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *TailLog) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
+		t.lines = append(t.lines, line)
+	}
+	if len(t.lines) > 20 {
+		t.lines = t.lines[len(t.lines)-20:]
+	}
+	return len(p), nil
+}
+
+// Lines returns the kept lines, oldest first.
+func (t *TailLog) Lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.lines)
 }
 
 // StartSystem provisions and starts the functions. The caller must Close it.
@@ -62,8 +94,9 @@ func StartSystem(ctx context.Context, tmp string) (*System, error) {
 		return nil, fmt.Errorf("provision %s: %w", prefix, err)
 	}
 	counter := NewCounter(res)
-	s := &System{Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base), ddb: dynamodb.NewFromConfig(base),
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), done: make(chan struct{}), tmp: tmp}
+	tail := &TailLog{}
+	s := &System{Log: tail, Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base), ddb: dynamodb.NewFromConfig(base),
+		log: slog.New(slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelWarn})), done: make(chan struct{}), tmp: tmp}
 	st, err := stack.New(ctx, s.counted, res, s.log)
 	if err != nil {
 		return nil, err
@@ -129,9 +162,11 @@ func (s *System) Activate(ctx context.Context, n int, tags map[string]string) (i
 }
 
 // StartFleet registers n agents with one activation carrying tags (as `runcmd-agent register` does),
-// starts them eight at a time, and waits until the api lists every one of them Online.
+// starts them eight at a time, and waits until the api lists every one of them Online. The
+// activation allows more registrations than n: a registration that fails after claiming its slot
+// keeps the slot, so retries need headroom.
 func (s *System) StartFleet(ctx context.Context, n int, tags map[string]string) (*Fleet, error) {
-	actID, actCode, err := s.Activate(ctx, n, tags)
+	actID, actCode, err := s.Activate(ctx, min(2*n+10, 1000), tags)
 	if err != nil {
 		return nil, err
 	}
@@ -150,10 +185,21 @@ func (s *System) StartFleet(ctx context.Context, n int, tags map[string]string) 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			dir := filepath.Join(root, fmt.Sprint(i))
-			if _, err := node.Register(ctx, node.RegisterOptions{StateDir: dir, Endpoint: s.Endpoint, Region: s.base.Region,
-				ActivationCode: actCode, ActivationID: actID}); err != nil {
-				errs[i] = err
-				return
+			for attempt := 1; ; attempt++ {
+				_, err := node.Register(ctx, node.RegisterOptions{StateDir: dir, Endpoint: s.Endpoint, Region: s.base.Region,
+					ActivationCode: actCode, ActivationID: actID})
+				if err == nil {
+					break
+				}
+				if attempt == 5 {
+					errs[i] = err
+					return
+				}
+				s.Retries.Add(1)
+				if err := sleepCtx(ctx, time.Duration(attempt)*200*time.Millisecond); err != nil {
+					errs[i] = err
+					return
+				}
 			}
 			a, err := node.NewAWS(ctx, s.counted, node.Config{StateDir: dir, Logger: s.log, Grace: time.Second, Endpoint: s.Endpoint},
 				node.NamesFrom(s.Res))

@@ -184,8 +184,8 @@ func TestTemplateRules(t *testing.T) {
 	t.Run("data", func(t *testing.T) {
 		// What moto's CloudFormation ignores (PITR, lifecycle, public access block) is checked here.
 		all := tables(config.Names("x"))
-		if len(all) < 7 {
-			t.Fatalf("found %d tables in config.Resources, want at least 7: %v", len(all), all)
+		if len(all) < 9 {
+			t.Fatalf("found %d tables in config.Resources, want at least 9: %v", len(all), all)
 		}
 		for _, tb := range all {
 			name := tb.logical
@@ -235,14 +235,19 @@ func TestTemplateRules(t *testing.T) {
 				}
 			}
 		}
-		// The documents, activations and audit tables are the api's; ingest may only read activations
-		// and append to the audit trail; dispatch and sweep touch none of them.
+		// The documents, activations, audit, patch baselines and compliance tables are the api's;
+		// ingest may only read activations, append to the audit trail and store patch reports; dispatch
+		// and sweep touch none of them.
+		patching := []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"}
 		want := map[string][]string{
 			"ApiRole DocumentsTable":      {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 			"ApiRole ActivationsTable":    {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 			"ApiRole AuditTable":          {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
 			"IngestRole ActivationsTable": {"dynamodb:GetItem", "dynamodb:Query"},
 			"IngestRole AuditTable":       {"dynamodb:PutItem"},
+			"ApiRole PatchBaselinesTable": patching,
+			"ApiRole ComplianceTable":     patching,
+			"IngestRole ComplianceTable":  patching,
 		}
 		got := map[string][]string{}
 		for name, r := range resources {
@@ -251,7 +256,7 @@ func TestTemplateRules(t *testing.T) {
 				continue
 			}
 			for _, st := range statements(r) {
-				for _, tb := range []string{"DocumentsTable", "ActivationsTable", "AuditTable"} {
+				for _, tb := range []string{"DocumentsTable", "ActivationsTable", "AuditTable", "PatchBaselinesTable", "ComplianceTable"} {
 					if !strings.Contains(fmt.Sprint(dig(st, "Resource")), tb) {
 						continue
 					}
@@ -267,7 +272,7 @@ func TestTemplateRules(t *testing.T) {
 			slices.Sort(got[k])
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("access to documents, activations, audit (-want +got):\n%s", diff)
+			t.Errorf("access to documents, activations, audit, patching (-want +got):\n%s", diff)
 		}
 		// Every node statement is conditioned on the node's id tag, and its queue and output resources
 		// name that tag.

@@ -47,7 +47,9 @@ func demoCmd(ctx context.Context, args []string, log *slog.Logger) error {
 		}
 		defer os.RemoveAll(root)
 	}
-	fleet := []map[string]string{{"Workload": "Prod", "Name": "prod-1"}, {"Workload": "Prod", "Name": "prod-2"}, {"Workload": "Dev", "Name": "dev-1"}}
+	fleet := []map[string]string{{"Workload": "Prod", "Name": "prod-1", "PatchGroup": demoPatchGroup},
+		{"Workload": "Prod", "Name": "prod-2", "PatchGroup": demoPatchGroup}, {"Workload": "Dev", "Name": "dev-1"}}
+	patching := preparePatchDemo() // before the agents start: they pass their environment to steps
 	agents, agentsDone, err := startFleet(ctx, cfg, config.FromEnv(os.Getenv), endpoint, root, fleet, quiet)
 	if err != nil {
 		return err
@@ -59,6 +61,17 @@ func demoCmd(ctx context.Context, args []string, log *slog.Logger) error {
 	client := ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	if err := runDemo(ctx, client, agents); err != nil {
 		return err
+	}
+	switch {
+	case !patching:
+		fmt.Println("\nskipping the patching demo: no runcmd-agent binary next to runcmd or on PATH (run `make`)")
+	default:
+		if err := writeInventories(root, len(fleet)); err != nil {
+			return err
+		}
+		if err := runPatchDemo(ctx, client, agents[:2]); err != nil {
+			return err
+		}
 	}
 	fmt.Printf(`
 Try it yourself (in another shell; test credentials are fine):

@@ -17,12 +17,16 @@ type Resources struct {
 	DocumentsTable   string // user documents, their versions and tags
 	ActivationsTable string // activations (hashes of their codes, limits, counters)
 	AuditTable       string // the audit trail, one partition per day
-	DispatchQueue    string // FIFO; group = command id
-	DispatchDLQ      string
-	ResultsQueue     string
-	ResultsDLQ       string
-	NodeQueuePrefix  string // a node's queue is NodeQueuePrefix + instance id
-	EventsTopic      string
+	// PatchBaselinesTable holds patch baselines, defaults, patch groups and snapshots; ComplianceTable
+	// compliance items, their summaries and nodes' patch states.
+	PatchBaselinesTable string
+	ComplianceTable     string
+	DispatchQueue       string // FIFO; group = command id
+	DispatchDLQ         string
+	ResultsQueue        string
+	ResultsDLQ          string
+	NodeQueuePrefix     string // a node's queue is NodeQueuePrefix + instance id
+	EventsTopic         string
 	// EventsTopicARN is the events topic's ARN when known (CloudFormation passes it); empty means look
 	// it up by name at start-up.
 	EventsTopicARN string
@@ -35,20 +39,22 @@ const DefaultPrefix = "runcmd"
 // Names returns the resource names for a prefix.
 func Names(prefix string) Resources {
 	return Resources{
-		CommandsTable:    prefix + "-commands",
-		InvocationsTable: prefix + "-invocations",
-		InstancesTable:   prefix + "-instances",
-		TagsTable:        prefix + "-tags",
-		DocumentsTable:   prefix + "-documents",
-		ActivationsTable: prefix + "-activations",
-		AuditTable:       prefix + "-audit",
-		DispatchQueue:    prefix + "-dispatch.fifo",
-		DispatchDLQ:      prefix + "-dispatch-dlq.fifo",
-		ResultsQueue:     prefix + "-results",
-		ResultsDLQ:       prefix + "-results-dlq",
-		NodeQueuePrefix:  prefix + "-node-",
-		EventsTopic:      prefix + "-events",
-		OutputBucket:     prefix + "-output",
+		CommandsTable:       prefix + "-commands",
+		InvocationsTable:    prefix + "-invocations",
+		InstancesTable:      prefix + "-instances",
+		TagsTable:           prefix + "-tags",
+		DocumentsTable:      prefix + "-documents",
+		ActivationsTable:    prefix + "-activations",
+		AuditTable:          prefix + "-audit",
+		PatchBaselinesTable: prefix + "-patchbaselines",
+		ComplianceTable:     prefix + "-compliance",
+		DispatchQueue:       prefix + "-dispatch.fifo",
+		DispatchDLQ:         prefix + "-dispatch-dlq.fifo",
+		ResultsQueue:        prefix + "-results",
+		ResultsDLQ:          prefix + "-results-dlq",
+		NodeQueuePrefix:     prefix + "-node-",
+		EventsTopic:         prefix + "-events",
+		OutputBucket:        prefix + "-output",
 	}
 }
 
@@ -62,21 +68,23 @@ func FromEnv(getenv func(string) string) Resources {
 	}
 	r := Names(prefix)
 	for env, field := range map[string]*string{
-		"RUNCMD_COMMANDS_TABLE":    &r.CommandsTable,
-		"RUNCMD_INVOCATIONS_TABLE": &r.InvocationsTable,
-		"RUNCMD_INSTANCES_TABLE":   &r.InstancesTable,
-		"RUNCMD_TAGS_TABLE":        &r.TagsTable,
-		"RUNCMD_DOCUMENTS_TABLE":   &r.DocumentsTable,
-		"RUNCMD_ACTIVATIONS_TABLE": &r.ActivationsTable,
-		"RUNCMD_AUDIT_TABLE":       &r.AuditTable,
-		"RUNCMD_DISPATCH_QUEUE":    &r.DispatchQueue,
-		"RUNCMD_DISPATCH_DLQ":      &r.DispatchDLQ,
-		"RUNCMD_RESULTS_QUEUE":     &r.ResultsQueue,
-		"RUNCMD_RESULTS_DLQ":       &r.ResultsDLQ,
-		"RUNCMD_NODE_QUEUE_PREFIX": &r.NodeQueuePrefix,
-		"RUNCMD_EVENTS_TOPIC":      &r.EventsTopic,
-		"RUNCMD_EVENTS_TOPIC_ARN":  &r.EventsTopicARN,
-		"RUNCMD_OUTPUT_BUCKET":     &r.OutputBucket,
+		"RUNCMD_COMMANDS_TABLE":        &r.CommandsTable,
+		"RUNCMD_INVOCATIONS_TABLE":     &r.InvocationsTable,
+		"RUNCMD_INSTANCES_TABLE":       &r.InstancesTable,
+		"RUNCMD_TAGS_TABLE":            &r.TagsTable,
+		"RUNCMD_DOCUMENTS_TABLE":       &r.DocumentsTable,
+		"RUNCMD_ACTIVATIONS_TABLE":     &r.ActivationsTable,
+		"RUNCMD_AUDIT_TABLE":           &r.AuditTable,
+		"RUNCMD_PATCH_BASELINES_TABLE": &r.PatchBaselinesTable,
+		"RUNCMD_COMPLIANCE_TABLE":      &r.ComplianceTable,
+		"RUNCMD_DISPATCH_QUEUE":        &r.DispatchQueue,
+		"RUNCMD_DISPATCH_DLQ":          &r.DispatchDLQ,
+		"RUNCMD_RESULTS_QUEUE":         &r.ResultsQueue,
+		"RUNCMD_RESULTS_DLQ":           &r.ResultsDLQ,
+		"RUNCMD_NODE_QUEUE_PREFIX":     &r.NodeQueuePrefix,
+		"RUNCMD_EVENTS_TOPIC":          &r.EventsTopic,
+		"RUNCMD_EVENTS_TOPIC_ARN":      &r.EventsTopicARN,
+		"RUNCMD_OUTPUT_BUCKET":         &r.OutputBucket,
 	} {
 		if v := getenv(env); v != "" {
 			*field = v

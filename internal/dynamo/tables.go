@@ -24,6 +24,7 @@ import (
 //	                                       GSI ByTagKey (TagKey, InstanceId)           nodes by tag key
 //	documents    Name, DocKey              GSI ByName (ListPK, Name), sparse           documents in name order
 //	activations, audit                     see trust.go
+//	patchbaselines, compliance             see patching.go
 //
 // RequestedKey and ExpiresKey start with a fixed-width UTC time, so they sort in time order; the ids
 // after it make them unique. ByRequested and ById put every item under one constant partition (ListPK):
@@ -57,12 +58,14 @@ const (
 // not exist, waits until they are active, and turns on TTL (attribute ExpireAt) for commands and
 // invocations. It is idempotent. Tables are on-demand (PAY_PER_REQUEST).
 func CreateTables(ctx context.Context, client *dynamodb.Client, res config.Resources) error {
-	for _, in := range append(tableSpecs(res), trustTableSpecs(res.ActivationsTable, res.AuditTable)...) {
+	specs := append(tableSpecs(res), trustTableSpecs(res.ActivationsTable, res.AuditTable)...)
+	specs = append(specs, patchingTableSpecs(res.PatchBaselinesTable, res.ComplianceTable)...)
+	for _, in := range specs {
 		if err := createTable(ctx, client, in); err != nil {
 			return err
 		}
 	}
-	for _, table := range []string{res.CommandsTable, res.InvocationsTable} {
+	for _, table := range []string{res.CommandsTable, res.InvocationsTable, res.PatchBaselinesTable} {
 		if err := enableTTL(ctx, client, table); err != nil {
 			return err
 		}

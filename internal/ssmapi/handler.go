@@ -100,6 +100,28 @@ var operations = map[string]operation{
 	"DeleteActivation":          {trustOp(deleteActivation), "InvalidActivationId"},
 	"DeregisterManagedInstance": {trustOp(deregisterManagedInstance), "InvalidInstanceId"},
 	"RegisterManagedInstance":   {trustOp(registerManagedInstance), "InvalidActivation"},
+
+	// Patch Manager and Compliance (patchops.go, complianceops.go), served by a PatchBackend.
+	"CreatePatchBaseline":                      {patchOp(createPatchBaseline), "DoesNotExistException"},
+	"GetPatchBaseline":                         {patchOp(getPatchBaseline), "DoesNotExistException"},
+	"UpdatePatchBaseline":                      {patchOp(updatePatchBaseline), "DoesNotExistException"},
+	"DeletePatchBaseline":                      {patchOp(deletePatchBaseline), "DoesNotExistException"},
+	"DescribePatchBaselines":                   {patchOp(describePatchBaselines), "DoesNotExistException"},
+	"RegisterDefaultPatchBaseline":             {patchOp(registerDefaultPatchBaseline), "DoesNotExistException"},
+	"GetDefaultPatchBaseline":                  {patchOp(getDefaultPatchBaseline), "DoesNotExistException"},
+	"RegisterPatchBaselineForPatchGroup":       {patchOp(registerPatchBaselineForPatchGroup), "DoesNotExistException"},
+	"DeregisterPatchBaselineForPatchGroup":     {patchOp(deregisterPatchBaselineForPatchGroup), "DoesNotExistException"},
+	"GetPatchBaselineForPatchGroup":            {patchOp(getPatchBaselineForPatchGroup), "DoesNotExistException"},
+	"DescribePatchGroups":                      {patchOp(describePatchGroups), "DoesNotExistException"},
+	"GetDeployablePatchSnapshotForInstance":    {patchOp(getDeployablePatchSnapshotForInstance), "InvalidInstanceId"},
+	"DescribeInstancePatchStates":              {patchOp(describeInstancePatchStates), "InvalidInstanceId"},
+	"DescribeInstancePatchStatesForPatchGroup": {patchOp(describeInstancePatchStatesForPatchGroup), "InvalidInstanceId"},
+	"DescribeInstancePatches":                  {patchOp(describeInstancePatches), "InvalidInstanceId"},
+	"DescribePatchGroupState":                  {patchOp(describePatchGroupState), "InvalidInstanceId"},
+	"PutComplianceItems":                       {patchOp(putComplianceItems), "InvalidResourceId"},
+	"ListComplianceItems":                      {patchOp(listComplianceItems), "InvalidResourceId"},
+	"ListComplianceSummaries":                  {patchOp(listComplianceSummaries), "InvalidResourceId"},
+	"ListResourceComplianceSummaries":          {patchOp(listResourceComplianceSummaries), "InvalidResourceId"},
 }
 
 // NewHandler returns the SSM API as an http.Handler serving POST / with X-Amz-Target

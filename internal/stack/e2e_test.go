@@ -142,8 +142,11 @@ func (s *system) waitCommand(t *testing.T, commandID string) types.Command {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := s.client.ListCommands(context.Background(), &ssm.ListCommandsInput{CommandId: aws.String(commandID)})
-		if err != nil || len(out.Commands) != 1 {
-			t.Fatalf("ListCommands %s: %v (%d commands)", commandID, err, len(out.Commands))
+		if err != nil {
+			t.Fatalf("ListCommands %s: %v", commandID, err)
+		}
+		if len(out.Commands) != 1 {
+			t.Fatalf("ListCommands %s: %d commands, want 1", commandID, len(out.Commands))
 		}
 		c := out.Commands[0]
 		if c.Status != types.CommandStatusPending && c.Status != types.CommandStatusInProgress && c.Status != types.CommandStatusCancelling {
