@@ -39,16 +39,29 @@ type system struct {
 	agents   []string
 }
 
-func startSystem(t *testing.T, agents int) *system {
+// host is the local stack on the emulator under a unique prefix: provisioned resources and the four
+// functions hosted as `runcmd dev` hosts them. Everything started on wg stops when the test ends.
+type host struct {
+	ctx      context.Context
+	cfg      aws.Config
+	res      config.Resources
+	st       *stack.Stack
+	endpoint string
+	client   *ssm.Client
+	log      *slog.Logger
+	wg       sync.WaitGroup
+}
+
+func startHost(t *testing.T, name string) *host {
 	t.Helper()
 	cfg := awstest.Config(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	res := config.Names(awstest.Name("e2e"))
-	if _, err := provision.Run(ctx, cfg, res); err != nil {
+	h := &host{ctx: ctx, cfg: cfg, res: config.Names(awstest.Name(name)), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	t.Cleanup(func() { cancel(); h.wg.Wait() })
+	if _, err := provision.Run(ctx, cfg, h.res); err != nil {
 		t.Fatalf("provision: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(ctx, cfg, res, log)
+	st, err := stack.New(ctx, cfg, h.res, h.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,33 +69,38 @@ func startSystem(t *testing.T, agents int) *system {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := st.RunDev(ctx, stack.DevOptions{Listener: ln, SweepInterval: time.Second, Pollers: 2}, log); err != nil {
+	h.wg.Go(func() {
+		if err := st.RunDev(ctx, stack.DevOptions{Listener: ln, SweepInterval: time.Second, Pollers: 2}, h.log); err != nil {
 			t.Errorf("dev host: %v", err)
 		}
 	})
-	s := &system{endpoint: "http://" + ln.Addr().String()}
+	h.st, h.endpoint = st, "http://"+ln.Addr().String()
+	h.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(h.endpoint) })
+	return h
+}
+
+func startSystem(t *testing.T, agents int) *system {
+	t.Helper()
+	h := startHost(t, "e2e")
+	s := &system{endpoint: h.endpoint, client: h.client}
 	// Agents register the way operators register nodes: an activation through the api, then
 	// runcmd-agent register's code path.
 	dirs := make([]string, agents)
 	for i := range dirs {
 		dirs[i] = filepath.Join(t.TempDir(), fmt.Sprint(i))
 	}
-	if _, err := stack.RegisterNodes(ctx, cfg, s.endpoint, nil, dirs); err != nil {
+	if _, err := stack.RegisterNodes(h.ctx, h.cfg, s.endpoint, nil, dirs); err != nil {
 		t.Fatal(err)
 	}
 	for i := range agents {
-		a, err := node.NewAWS(ctx, cfg, node.Config{StateDir: dirs[i], Logger: log, Grace: time.Second},
-			node.NamesFrom(res))
+		a, err := node.NewAWS(h.ctx, h.cfg, node.Config{StateDir: dirs[i], Logger: h.log, Grace: time.Second},
+			node.NamesFrom(h.res))
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.agents = append(s.agents, a.InstanceID())
-		wg.Go(func() { _ = a.Run(ctx) })
+		h.wg.Go(func() { _ = a.Run(h.ctx) })
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	s.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
 	s.waitOnline(t)
 	return s
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"github.com/runcmd/runcmd/agent/node"
 	"github.com/runcmd/runcmd/internal/awstest"
 	"github.com/runcmd/runcmd/internal/config"
-	"github.com/runcmd/runcmd/internal/provision"
 	"github.com/runcmd/runcmd/internal/stack"
 )
 
@@ -41,31 +39,8 @@ type trustSystem struct {
 
 func startTrustSystem(t *testing.T) *trustSystem {
 	t.Helper()
-	cfg := awstest.Config(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	res := config.Names(awstest.Name("trust"))
-	if _, err := provision.Run(ctx, cfg, res); err != nil {
-		t.Fatalf("provision: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(ctx, cfg, res, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := st.RunDev(ctx, stack.DevOptions{Listener: ln, SweepInterval: time.Second, Pollers: 2}, log); err != nil {
-			t.Errorf("dev host: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	s := &trustSystem{st: st, endpoint: "http://" + ln.Addr().String(), res: res}
-	s.client = ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(s.endpoint) })
-	return s
+	h := startHost(t, "trust")
+	return &trustSystem{st: h.st, endpoint: h.endpoint, client: h.client, res: h.res}
 }
 
 // agentBinary builds runcmd-agent once per test binary.
