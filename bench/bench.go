@@ -61,8 +61,8 @@ type plan struct {
 }
 
 func fullPlan() plan {
-	return plan{latencyWarm: 5, latencySends: 60, fleetSizes: []int{50, 200}, fleetRuns: 3,
-		ansibleRuns: map[int]int{50: 3, 200: 3}, requestNodes: 100, requestRuns: 3, singleRuns: 2,
+	return plan{latencyWarm: 5, latencySends: 50, fleetSizes: []int{50, 200}, fleetRuns: 3,
+		ansibleRuns: map[int]int{50: 3, 200: 3}, requestNodes: 100, requestRuns: 2, singleRuns: 2,
 		overheadSigned: []int{10_000, 100_000}, overheadUnsigned: []int{100_000, 1_000_000}, overheadRuns: 3, fakeSize: 10_000, minute: time.Minute,
 		loadWarm: 2 * time.Second, loadWindow: 4 * time.Second, loadWindows: 3, loadClients: 16, docCount: 5}
 }
@@ -161,7 +161,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	if sys != nil {
 		if n := sys.Retries.Load(); n > 0 {
-			r.note("agent registration: %d RegisterManagedInstance calls failed and were retried (up to 5 attempts, 8 agents registering at once; a failed registration keeps the activation slot it claimed, so activations allow 2n+10); the dev host's last warnings: %s",
+			r.note("agent registration: %d RegisterManagedInstance calls failed and were retried (up to 8 attempts, 4 agents registering at once; a failed registration keeps the activation slot it claimed, so activations allow 2n+10); the dev host's last warnings: %s",
 				n, strings.Join(sys.Log.Lines(), " | "))
 		}
 	}

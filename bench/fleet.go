@@ -57,7 +57,7 @@ func RunFleet(ctx context.Context, s *System, key, value string, n int, emulator
 		return r, fmt.Errorf("send to %d nodes: %w", n, err)
 	}
 	r.CommandID = aws.ToString(out.Command.CommandId)
-	last, cmd, _, err := s.WaitCommand(ctx, r.CommandID, n, 20*time.Millisecond, 3*time.Minute)
+	last, cmd, _, err := s.WaitCommand(ctx, r.CommandID, n, 20*time.Millisecond, 8*time.Minute)
 	cpu.stop()
 	if err != nil {
 		return r, err

@@ -72,7 +72,7 @@ func CountCommand(ctx context.Context, s *System, in *ssm.SendCommandInput, n in
 		s.Counter.Stop()
 		return r, fmt.Errorf("send: %w", err)
 	}
-	_, cmd, polls, err := s.WaitCommand(ctx, aws.ToString(out.Command.CommandId), n, 500*time.Millisecond, 3*time.Minute)
+	_, cmd, polls, err := s.WaitCommand(ctx, aws.ToString(out.Command.CommandId), n, 500*time.Millisecond, 8*time.Minute)
 	if err != nil {
 		s.Counter.Stop()
 		return r, err
@@ -122,7 +122,7 @@ func MeasureRequests(ctx context.Context, s *System, key, value string, ids []st
 	if err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
-	if _, _, _, err := s.WaitCommand(ctx, aws.ToString(out.Command.CommandId), n, 100*time.Millisecond, 3*time.Minute); err != nil {
+	if _, _, _, err := s.WaitCommand(ctx, aws.ToString(out.Command.CommandId), n, 100*time.Millisecond, 8*time.Minute); err != nil {
 		return res, fmt.Errorf("warm-up: %w", err)
 	}
 	perPoll, err := pollCost(ctx, s, aws.ToString(out.Command.CommandId))

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -161,6 +162,13 @@ func (s *System) Activate(ctx context.Context, n int, tags map[string]string) (i
 	return aws.ToString(out.ActivationId), aws.ToString(out.ActivationCode), nil
 }
 
+// Registration of a fleet: how many agents register at once, and how often one is tried. Concurrent
+// registrations fail now and then with an internal error (see the report's notes), hence the retries.
+const (
+	registerConcurrency = 4
+	registerAttempts    = 8
+)
+
 // StartFleet registers n agents with one activation carrying tags (as `runcmd-agent register` does),
 // starts them eight at a time, and waits until the api lists every one of them Online. The
 // activation allows more registrations than n: a registration that fails after claiming its slot
@@ -177,7 +185,7 @@ func (s *System) StartFleet(ctx context.Context, n int, tags map[string]string) 
 		stop()
 		return nil, err
 	}
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, registerConcurrency)
 	errs := make([]error, n)
 	var starting sync.WaitGroup
 	for i := range n {
@@ -191,12 +199,13 @@ func (s *System) StartFleet(ctx context.Context, n int, tags map[string]string) 
 				if err == nil {
 					break
 				}
-				if attempt == 5 {
+				if attempt == registerAttempts {
 					errs[i] = err
 					return
 				}
 				s.Retries.Add(1)
-				if err := sleepCtx(ctx, time.Duration(attempt)*200*time.Millisecond); err != nil {
+				jitter := time.Duration(mrand.Int64N(int64(200 * time.Millisecond)))
+				if err := sleepCtx(ctx, time.Duration(attempt)*200*time.Millisecond+jitter); err != nil {
 					errs[i] = err
 					return
 				}

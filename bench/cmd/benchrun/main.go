@@ -2,6 +2,7 @@
 // bench/REPORT.md and bench/report.json. `make bench` runs it under localstack/with-emulator.sh.
 //
 //	benchrun [-out bench] [-budget 14m] [-quick]
+//	benchrun -render bench/report.json [-out bench]   re-render REPORT.md only
 package main
 
 import (
@@ -21,6 +22,7 @@ func main() {
 	out := flag.String("out", "", "directory for REPORT.md and report.json (default: bench/ in the repository)")
 	budget := flag.Duration("budget", 14*time.Minute, "trim repetitions beyond the minimum to end within this")
 	quick := flag.Bool("quick", false, "small sizes and short waits, for working on the bench itself")
+	render := flag.String("render", "", "only render REPORT.md again from this report.json (after changing the report's text)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -31,6 +33,13 @@ func main() {
 	}
 	if *out == "" {
 		*out = filepath.Join(root, "bench")
+	}
+	if *render != "" {
+		if err := bench.Render(*render, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if os.Getenv("AWS_ENDPOINT_URL") == "" {
 		fmt.Fprintln(os.Stderr, "benchrun: AWS_ENDPOINT_URL is not set; run `make bench` (it starts an emulator)")
