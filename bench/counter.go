@@ -44,7 +44,8 @@ type OpCount struct {
 	// (commands, invocations, instances, tags).
 	Resource string  `json:"resource,omitempty"`
 	Count    int     `json:"count"`
-	TotalMS  float64 `json:"total_ms"` // time spent in these requests, summed over callers
+	Errors   int     `json:"errors,omitempty"` // requests that failed (the emulator's HTTP 500s among them)
+	TotalMS  float64 `json:"total_ms"`         // time spent in these requests, summed over callers
 }
 
 // ddbWrite is one item written: transactional writes cost double, and the size of an updated item
@@ -183,6 +184,9 @@ func (c *Counter) record(ctx context.Context, input, output any, err error, took
 		c.ops[key] = o
 	}
 	o.Count++
+	if err != nil {
+		o.Errors++
+	}
 	o.TotalMS += ms(took)
 }
 
