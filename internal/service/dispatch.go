@@ -59,7 +59,7 @@ func (d *Dispatcher) resolve(ctx context.Context, commandID string) error {
 	}
 	first, rest := cmd.Targets[0], cmd.Targets[1:]
 	seq := 0
-	for _, value := range targetValues(first) {
+	for _, value := range first.Values { // values are ORed: query each
 		key, anyValue := targetKey(first, value)
 		next := ""
 		for {
@@ -94,9 +94,6 @@ func (d *Dispatcher) resolve(ctx context.Context, commandID string) error {
 	}
 	return nil
 }
-
-// targetValues lists the values of a tag target to query one by one (values are ORed).
-func targetValues(t runcmd.Target) []string { return t.Values }
 
 // targetKey turns a target and one of its values into a FindByTag query: tag:<key> with a value, or
 // tag-key whose values are tag keys.
