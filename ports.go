@@ -84,13 +84,20 @@ type CommandStore interface {
 	// PendingInvocations returns up to limit invocations of a command with Seq > afterSeq, in Seq
 	// order, whatever their detail (the caller skips those no longer Pending).
 	PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*Invocation, error)
-	// MarkSent moves the given invocations from Pending to InProgress with Sent set, adds the number
-	// moved to the command's Dispatched counter, sets the command's Cursor to cursor, and moves the
-	// command from Pending to InProgress, atomically. Invocations no longer Pending are skipped; the
-	// ones moved are returned. At most 99 invocations per call.
+	// MarkSent moves the given invocations (as read from PendingInvocations) from Pending to
+	// InProgress with Sent set, adds the number moved to the command's Dispatched counter, sets the
+	// command's Cursor to cursor, and moves the command from Pending to InProgress, atomically.
+	// Invocations no longer Pending (or missing) are skipped; the ones moved are returned, updated. A
+	// command that is no longer Pending or InProgress (cancelling, or ended) sends nothing more: ECONFLICT,
+	// nothing changed. At most 99 invocations per call.
 	MarkSent(ctx context.Context, commandID string, invs []*Invocation, cursor int, at time.Time) ([]*Invocation, error)
 	// Transition applies t exactly once (see Transition) and returns the invocation after the change.
 	Transition(ctx context.Context, t Transition) (*Invocation, error)
+	// Transitions applies several transitions as if Transition were called for each in order, and
+	// returns, per transition, the invocation after the change or the error Transition would have
+	// returned. It lets the store read and write a batch of replies together (one read and one write
+	// request for many invocations) instead of two requests per reply.
+	Transitions(ctx context.Context, ts []Transition) ([]*Invocation, []error)
 	// SetCommandDetail moves a command to detail to, if its current detail is one of from; ECONFLICT
 	// otherwise.
 	SetCommandDetail(ctx context.Context, commandID string, from []CommandDetail, to CommandDetail) error
@@ -140,7 +147,17 @@ type DispatchQueue interface {
 	Enqueue(ctx context.Context, m DispatchMessage) error
 }
 
-// Notifier publishes a message to an SNS topic.
+// Notification is one message for an SNS topic: a subject (e-mail display text, may be empty), a
+// body, and string attributes that subscription filter policies match on.
+type Notification struct {
+	Subject string
+	Body    []byte
+	Attrs   map[string]string
+}
+
+// Notifier publishes messages to SNS topics.
 type Notifier interface {
-	Publish(ctx context.Context, topicARN, subject string, body []byte, attrs map[string]string) error
+	// Publish sends msgs to the topic in as few requests as the service allows (SNS takes ten per
+	// PublishBatch). An error names the messages that were not published; the others were.
+	Publish(ctx context.Context, topicARN string, msgs ...Notification) error
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -671,49 +672,28 @@ func (s *CommandStore) PendingInvocations(ctx context.Context, commandID string,
 	return out, nil
 }
 
-// MarkSent reads the invocations (one BatchGetItem), then writes the Pending ones and the command in
-// one transaction, each invocation conditioned on still being Pending and the command on the detail
-// read. Invocations whose condition failed are dropped and the rest retried.
+// MarkSent writes every move and the command's update in one transaction, each invocation conditioned
+// on still being Pending and the command on being Pending or InProgress. When the transaction is
+// cancelled, the invocations whose condition failed are dropped and the rest tried again; a failed
+// command condition means it is cancelling, ended or gone.
 func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*runcmd.Invocation, cursor int, at time.Time) ([]*runcmd.Invocation, error) {
 	if len(invs) > 99 {
 		return nil, runcmd.Errorf(runcmd.EINVALID, "", "mark sent: at most 99 invocations per call, got %d", len(invs))
 	}
-	var keys []item
+	var pending []*runcmd.Invocation
 	seen := map[string]bool{}
 	for _, inv := range invs {
-		if !seen[inv.InstanceID] && inv.InstanceID != "" {
+		if !seen[inv.InstanceID] && inv.InstanceID != "" && inv.Detail == runcmd.DetailPending {
 			seen[inv.InstanceID] = true
-			keys = append(keys, invocationKey(commandID, inv.InstanceID))
+			c := *inv
+			pending = append(pending, &c)
 		}
 	}
-	got, err := batchGet(ctx, s.client, s.invocations, keys, true)
-	if err != nil {
-		return nil, fmt.Errorf("mark sent %s: %w", commandID, err)
-	}
-	byID := map[string]*runcmd.Invocation{}
-	for _, it := range got {
-		inv, _, err := decodeInvocation(it)
-		if err != nil {
-			return nil, err
-		}
-		byID[inv.InstanceID] = inv
-	}
-	var pending []*runcmd.Invocation
-	for _, k := range keys {
-		if inv := byID[k[attrInstanceID].(*types.AttributeValueMemberS).Value]; inv != nil && inv.Detail == runcmd.DetailPending {
-			pending = append(pending, inv)
-		}
-	}
-
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, err
 			}
-		}
-		cmd, err := s.GetCommand(ctx, commandID)
-		if err != nil {
-			return nil, err
 		}
 		var ops []types.TransactWriteItem
 		for _, inv := range pending {
@@ -731,15 +711,13 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 			}})
 		}
 		e := newExprs()
-		set := e.name(attrCursor) + " = " + e.value(num(cursor))
-		if cmd.Detail == runcmd.CommandDetailPending {
-			set += ", " + e.name(attrDetail) + " = " + e.value(str(string(runcmd.CommandDetailInProgress)))
-		}
+		inProgress := e.value(str(string(runcmd.CommandDetailInProgress)))
 		update := &types.Update{
-			TableName:                 aws.String(s.commands),
-			Key:                       commandKey(commandID),
-			UpdateExpression:          aws.String("SET " + set + " ADD " + e.name(attrDispatched) + " " + e.value(num(len(pending)))),
-			ConditionExpression:       aws.String("attribute_exists(" + e.name(attrCommandID) + ") AND " + e.name(attrDetail) + " = " + e.value(str(string(cmd.Detail)))),
+			TableName: aws.String(s.commands),
+			Key:       commandKey(commandID),
+			UpdateExpression: aws.String("SET " + e.name(attrCursor) + " = " + e.value(num(cursor)) + ", " + e.name(attrDetail) + " = " + inProgress +
+				" ADD " + e.name(attrDispatched) + " " + e.value(num(len(pending)))),
+			ConditionExpression: aws.String(e.name(attrDetail) + " IN (" + e.value(str(string(runcmd.CommandDetailPending))) + ", " + inProgress + ")"),
 			ExpressionAttributeNames:  e.attrNames(),
 			ExpressionAttributeValues: e.attrValues(),
 		}
@@ -750,7 +728,7 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 				ExpressionAttributeValues: update.ExpressionAttributeValues,
 			})
 			if isConditionFailed(err) {
-				continue // the command changed (or vanished) since we read it
+				return nil, s.notDispatchable(ctx, commandID)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("mark sent %s: %w", commandID, err)
@@ -758,7 +736,7 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 			return nil, nil
 		}
 		ops = append(ops, types.TransactWriteItem{Update: update})
-		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
 		reasons, cancelled := cancelReasons(err)
 		if !cancelled {
 			if err != nil {
@@ -772,6 +750,9 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 		if len(reasons) != len(ops) {
 			return nil, fmt.Errorf("mark sent %s: %d cancellation reasons for %d items: %w", commandID, len(reasons), len(ops), err)
 		}
+		if reasons[len(ops)-1] == codeConditionFailed {
+			return nil, s.notDispatchable(ctx, commandID)
+		}
 		var keep []*runcmd.Invocation
 		for i, inv := range pending {
 			if reasons[i] != codeConditionFailed {
@@ -781,6 +762,16 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 		pending = keep
 	}
 	return nil, fmt.Errorf("mark sent %s: still contended after %d attempts", commandID, maxAttempts)
+}
+
+// notDispatchable explains a failed MarkSent command condition: ENOTFOUND, or ECONFLICT for a command
+// that is cancelling or has ended.
+func (s *CommandStore) notDispatchable(ctx context.Context, commandID string) error {
+	cmd, err := s.GetCommand(ctx, commandID)
+	if err != nil {
+		return err
+	}
+	return runcmd.Errorf(runcmd.ECONFLICT, "", "command %s is %s: nothing more is sent", commandID, cmd.Detail)
 }
 
 // Transition reads the invocation, checks runcmd.CanTransition and writes the change conditioned on the
@@ -797,99 +788,253 @@ func (s *CommandStore) Transition(ctx context.Context, t runcmd.Transition) (*ru
 		if err != nil {
 			return nil, err
 		}
-		if t.FromNode && !inv.Sent {
-			return nil, runcmd.Errorf(runcmd.EUNAUTHORIZED, "", "invocation %s/%s was never sent to its node", t.CommandID, t.InstanceID)
+		p, err := planTransition(s.invocations, t, inv, ver)
+		if err != nil {
+			return nil, err
 		}
-		if !runcmd.CanTransition(inv.Detail, t.To) {
-			return nil, runcmd.Errorf(runcmd.ECONFLICT, "", "invocation %s/%s cannot move from %s to %s",
-				t.CommandID, t.InstanceID, inv.Detail, t.To)
-		}
-		next := *inv
-		next.Detail, next.UpdatedAt = t.To, t.At
-		e := newExprs()
-		set := []string{
-			e.name(attrDetail) + " = " + e.value(str(string(t.To))),
-			e.name(attrUpdatedAt) + " = " + e.value(timeAttr(t.At)),
-			e.name(attrVer) + " = " + e.value(num(ver+1)),
-		}
-		var remove []string
-		if t.Result != nil {
-			next.Result = inv.Result.Merge(*t.Result, t.To.Terminal())
-			name, v, err := encodeResult(next.Result)
-			if err != nil {
-				return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
-			}
-			set = append(set, e.name(name)+" = "+e.value(v))
-			if name == attrResult {
-				remove = append(remove, e.name(attrResultGz))
-			} else {
-				remove = append(remove, e.name(attrResult))
-			}
-		}
-		switch {
-		case t.To.Terminal():
-			remove = append(remove, e.name(attrOpenShard), e.name(attrExpiresKey))
-		case next.Deadline() != inv.Deadline():
-			// The node reported the start: the deadline moves to start + execution timeout.
-			set = append(set, e.name(attrExpiresKey)+" = "+e.value(str(expiresKey(&next))))
-		}
-		expr := "SET " + strings.Join(set, ", ")
-		if len(remove) > 0 {
-			expr += " REMOVE " + strings.Join(remove, ", ")
-		}
-		update := &types.Update{
-			TableName:                 aws.String(s.invocations),
-			Key:                       invocationKey(t.CommandID, t.InstanceID),
-			UpdateExpression:          aws.String(expr),
-			ConditionExpression:       aws.String(e.name(attrVer) + " = " + e.value(num(ver))),
-			ExpressionAttributeNames:  e.attrNames(),
-			ExpressionAttributeValues: e.attrValues(),
-		}
-
-		if !t.To.Terminal() {
-			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: update.TableName, Key: update.Key, UpdateExpression: update.UpdateExpression,
-				ConditionExpression: update.ConditionExpression, ExpressionAttributeNames: update.ExpressionAttributeNames,
-				ExpressionAttributeValues: update.ExpressionAttributeValues,
-			})
-			if isConditionFailed(err) {
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
-			}
-			return &next, nil
-		}
-
-		ce := newExprs()
-		add := ce.name(countPrefix+string(t.To)) + " " + ce.value(num(1))
-		if inv.Sent {
-			add += ", " + ce.name(attrSentDone) + " " + ce.value(num(1))
-		}
-		_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-			{Update: update},
-			{Update: &types.Update{
-				TableName:                 aws.String(s.commands),
-				Key:                       commandKey(t.CommandID),
-				UpdateExpression:          aws.String("ADD " + add),
-				ConditionExpression:       aws.String("attribute_exists(" + ce.name(attrCommandID) + ")"),
-				ExpressionAttributeNames:  ce.attrNames(),
-				ExpressionAttributeValues: ce.attrValues(),
-			}},
-		}})
-		if reasons, ok := cancelReasons(err); ok {
-			if len(reasons) == 2 && reasons[1] == codeConditionFailed {
-				return nil, commandNotFound(t.CommandID)
-			}
-			continue // the invocation changed under us, or a transaction conflict
+		retry, err := s.write(ctx, []*transitionPlan{p})
+		if retry {
+			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
+			return nil, err
 		}
-		return &next, nil
+		return p.next, nil
 	}
 	return nil, fmt.Errorf("transition invocation %s/%s to %s: still contended after %d attempts",
 		t.CommandID, t.InstanceID, t.To, maxAttempts)
+}
+
+// transitionChunk bounds the transitions written in one TransactWriteItems: with their commands'
+// counter updates they stay far below its 100 items, and their results (each under the 256 KiB an
+// agent's reply may carry) below its 4 MB.
+const transitionChunk = 10
+
+// Transitions reads a chunk of invocations with one BatchGetItem and writes all their changes, plus
+// one counter update per command, in one TransactWriteItems: a batch of ten replies costs two
+// requests instead of twenty. A transition that repeats an invocation already in the chunk, and every
+// transition of a chunk whose transaction is cancelled (one invocation changed under us, or a
+// conflict), is applied alone through Transition afterwards, in order, so the outcome is always what
+// calling Transition for each would give.
+func (s *CommandStore) Transitions(ctx context.Context, ts []runcmd.Transition) ([]*runcmd.Invocation, []error) {
+	invs, errs := make([]*runcmd.Invocation, len(ts)), make([]error, len(ts))
+	var chunk, alone []int
+	inChunk := map[runcmd.InvocationKey]bool{}
+	flush := func() {
+		alone = append(alone, s.transitionChunk(ctx, ts, chunk, invs, errs)...)
+		chunk, inChunk = nil, map[runcmd.InvocationKey]bool{}
+	}
+	for i, t := range ts {
+		k := runcmd.InvocationKey{CommandID: t.CommandID, InstanceID: t.InstanceID}
+		switch {
+		case inChunk[k]:
+			alone = append(alone, i)
+			continue
+		case len(chunk) == transitionChunk:
+			flush()
+		}
+		inChunk[k] = true
+		chunk = append(chunk, i)
+	}
+	flush()
+	slices.Sort(alone)
+	for _, i := range alone {
+		invs[i], errs[i] = s.Transition(ctx, ts[i])
+	}
+	return invs, errs
+}
+
+// transitionChunk applies the transitions ts[at...] (distinct invocations) together, filling invs and
+// errs, and returns the indexes that must be applied one by one instead.
+func (s *CommandStore) transitionChunk(ctx context.Context, ts []runcmd.Transition, at []int, invs []*runcmd.Invocation, errs []error) []int {
+	if len(at) == 0 {
+		return nil
+	}
+	keys := make([]item, len(at))
+	for j, i := range at {
+		keys[j] = invocationKey(ts[i].CommandID, ts[i].InstanceID)
+	}
+	got, err := batchGet(ctx, s.client, s.invocations, keys, true)
+	if err != nil {
+		for _, i := range at {
+			errs[i] = fmt.Errorf("transition invocation %s/%s: %w", ts[i].CommandID, ts[i].InstanceID, err)
+		}
+		return nil
+	}
+	type read struct {
+		inv *runcmd.Invocation
+		ver int
+	}
+	current := map[runcmd.InvocationKey]read{}
+	for _, it := range got {
+		inv, ver, err := decodeInvocation(it)
+		if err != nil {
+			return at // let Transition report it for each
+		}
+		current[runcmd.InvocationKey{CommandID: inv.CommandID, InstanceID: inv.InstanceID}] = read{inv, ver}
+	}
+	var plans []*transitionPlan
+	var planned []int
+	for _, i := range at {
+		t := ts[i]
+		r, ok := current[runcmd.InvocationKey{CommandID: t.CommandID, InstanceID: t.InstanceID}]
+		if !ok {
+			errs[i] = invocationNotFound(t.CommandID, t.InstanceID)
+			continue
+		}
+		p, err := planTransition(s.invocations, t, r.inv, r.ver)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		plans, planned = append(plans, p), append(planned, i)
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	retry, err := s.write(ctx, plans)
+	if retry {
+		return planned
+	}
+	for j, i := range planned {
+		invs[i], errs[i] = plans[j].next, err
+		if err != nil {
+			invs[i] = nil
+		}
+	}
+	return nil
+}
+
+// transitionPlan is one transition worked out against the invocation as read: the conditional update
+// of the invocation, the invocation after it, and the command counters a terminal change adds to.
+type transitionPlan struct {
+	t        runcmd.Transition
+	next     *runcmd.Invocation
+	update   *types.Update
+	counters []string // attribute names, each to be incremented by one
+}
+
+// planTransition checks t against inv (read at version ver) and builds its write.
+func planTransition(table string, t runcmd.Transition, inv *runcmd.Invocation, ver int) (*transitionPlan, error) {
+	if t.FromNode && !inv.Sent {
+		return nil, runcmd.Errorf(runcmd.EUNAUTHORIZED, "", "invocation %s/%s was never sent to its node", t.CommandID, t.InstanceID)
+	}
+	if !runcmd.CanTransition(inv.Detail, t.To) {
+		return nil, runcmd.Errorf(runcmd.ECONFLICT, "", "invocation %s/%s cannot move from %s to %s",
+			t.CommandID, t.InstanceID, inv.Detail, t.To)
+	}
+	next := *inv
+	next.Detail, next.UpdatedAt = t.To, t.At
+	e := newExprs()
+	set := []string{
+		e.name(attrDetail) + " = " + e.value(str(string(t.To))),
+		e.name(attrUpdatedAt) + " = " + e.value(timeAttr(t.At)),
+		e.name(attrVer) + " = " + e.value(num(ver+1)),
+	}
+	var remove []string
+	if t.Result != nil {
+		next.Result = inv.Result.Merge(*t.Result, t.To.Terminal())
+		name, v, err := encodeResult(next.Result)
+		if err != nil {
+			return nil, fmt.Errorf("transition invocation %s/%s: %w", t.CommandID, t.InstanceID, err)
+		}
+		set = append(set, e.name(name)+" = "+e.value(v))
+		if name == attrResult {
+			remove = append(remove, e.name(attrResultGz))
+		} else {
+			remove = append(remove, e.name(attrResult))
+		}
+	}
+	var counters []string
+	switch {
+	case t.To.Terminal():
+		remove = append(remove, e.name(attrOpenShard), e.name(attrExpiresKey))
+		counters = append(counters, countPrefix+string(t.To))
+		if inv.Sent {
+			counters = append(counters, attrSentDone)
+		}
+	case next.Deadline() != inv.Deadline():
+		// The node reported the start: the deadline moves to start + execution timeout.
+		set = append(set, e.name(attrExpiresKey)+" = "+e.value(str(expiresKey(&next))))
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &transitionPlan{t: t, next: &next, counters: counters, update: &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       invocationKey(t.CommandID, t.InstanceID),
+		UpdateExpression:          aws.String(expr),
+		ConditionExpression:       aws.String(e.name(attrVer) + " = " + e.value(num(ver))),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	}}, nil
+}
+
+// write stores planned transitions of distinct invocations atomically: a single non-terminal change
+// is one conditional UpdateItem; otherwise one transaction holds every invocation update and, per
+// command, one update adding up its counters. retry reports a lost race (nothing was written).
+func (s *CommandStore) write(ctx context.Context, plans []*transitionPlan) (retry bool, err error) {
+	if len(plans) == 1 && len(plans[0].counters) == 0 {
+		u := plans[0].update
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+			ExpressionAttributeValues: u.ExpressionAttributeValues,
+		})
+		if isConditionFailed(err) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("transition invocation %s/%s: %w", plans[0].t.CommandID, plans[0].t.InstanceID, err)
+		}
+		return false, nil
+	}
+	ops := make([]types.TransactWriteItem, 0, len(plans)+1)
+	counts := map[string]map[string]int{} // command id -> counter -> increment
+	var commands []string
+	for _, p := range plans {
+		ops = append(ops, types.TransactWriteItem{Update: p.update})
+		if len(p.counters) == 0 {
+			continue
+		}
+		if counts[p.t.CommandID] == nil {
+			counts[p.t.CommandID] = map[string]int{}
+			commands = append(commands, p.t.CommandID)
+		}
+		for _, c := range p.counters {
+			counts[p.t.CommandID][c]++
+		}
+	}
+	for _, id := range commands {
+		e := newExprs()
+		var add []string
+		for _, c := range slices.Sorted(maps.Keys(counts[id])) {
+			add = append(add, e.name(c)+" "+e.value(num(counts[id][c])))
+		}
+		ops = append(ops, types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(s.commands),
+			Key:                       commandKey(id),
+			UpdateExpression:          aws.String("ADD " + strings.Join(add, ", ")),
+			ConditionExpression:       aws.String("attribute_exists(" + e.name(attrCommandID) + ")"),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+		}})
+	}
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: ops})
+	if reasons, ok := cancelReasons(err); ok {
+		if len(plans) == 1 && len(reasons) == 2 && reasons[1] == codeConditionFailed {
+			return false, commandNotFound(plans[0].t.CommandID)
+		}
+		return true, nil // an invocation changed under us, or a transaction conflict
+	}
+	if err != nil {
+		if len(plans) == 1 {
+			return false, fmt.Errorf("transition invocation %s/%s: %w", plans[0].t.CommandID, plans[0].t.InstanceID, err)
+		}
+		return false, fmt.Errorf("transition %d invocations: %w", len(plans), err)
+	}
+	return false, nil
 }
 
 // SetCommandDetail updates the detail conditioned on its current value; on a failed condition it reads

@@ -24,11 +24,13 @@ type Notifier struct {
 
 var _ runcmd.Notifier = (*Notifier)(nil)
 
-// Publish records the message.
-func (n *Notifier) Publish(_ context.Context, topicARN, subject string, body []byte, attrs map[string]string) error {
+// Publish records the messages.
+func (n *Notifier) Publish(_ context.Context, topicARN string, msgs ...runcmd.Notification) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.sent = append(n.sent, Notification{TopicARN: topicARN, Subject: subject, Body: string(body), Attrs: maps.Clone(attrs)})
+	for _, m := range msgs {
+		n.sent = append(n.sent, Notification{TopicARN: topicARN, Subject: m.Subject, Body: string(m.Body), Attrs: maps.Clone(m.Attrs)})
+	}
 	return nil
 }
 

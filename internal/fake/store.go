@@ -242,10 +242,13 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 	if !ok {
 		return nil, runcmd.Errorf(runcmd.ENOTFOUND, "InvalidCommandId", "command %s does not exist", commandID)
 	}
+	if c.Detail != runcmd.CommandDetailPending && c.Detail != runcmd.CommandDetailInProgress {
+		return nil, runcmd.Errorf(runcmd.ECONFLICT, "", "command %s is %s: nothing more is sent", commandID, c.Detail)
+	}
 	var moved []*runcmd.Invocation
 	for _, in := range invs {
 		inv, ok := s.invs[commandID][in.InstanceID]
-		if !ok || inv.Detail != runcmd.DetailPending {
+		if !ok || inv.Detail != runcmd.DetailPending || in.Detail != runcmd.DetailPending {
 			continue
 		}
 		inv.Detail = runcmd.DetailInProgress
@@ -292,6 +295,15 @@ func (s *CommandStore) Transition(ctx context.Context, t runcmd.Transition) (*ru
 		}
 	}
 	return cloneInvocation(inv), nil
+}
+
+// Transitions applies each transition in order, as Transition does.
+func (s *CommandStore) Transitions(ctx context.Context, ts []runcmd.Transition) ([]*runcmd.Invocation, []error) {
+	invs, errs := make([]*runcmd.Invocation, len(ts)), make([]error, len(ts))
+	for i, t := range ts {
+		invs[i], errs[i] = s.Transition(ctx, t)
+	}
+	return invs, errs
 }
 
 // SetCommandDetail moves a command to detail to when its detail is one of from.

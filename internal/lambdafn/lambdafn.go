@@ -55,17 +55,30 @@ func SQSHandler(h BatchHandler, fifo bool, log *slog.Logger) func(context.Contex
 	}
 }
 
-// Dispatch decodes dispatch messages and hands them to the dispatcher one by one, in order.
+// Dispatch decodes dispatch messages and hands them to the dispatcher one by one, in order. A pump
+// followed later in the batch by another pump of the same command is acknowledged without running: a
+// pump looks at the command's state and acts on it, so the later one does all the earlier would (and
+// replies arriving together otherwise cost a command read per reply batch).
 func Dispatch(d *service.Dispatcher) BatchHandler {
 	return func(ctx context.Context, bodies []string) []error {
 		errs := make([]error, len(bodies))
+		msgs := make([]*runcmd.DispatchMessage, len(bodies))
+		lastPump := map[string]int{}
 		for i, b := range bodies {
 			var m runcmd.DispatchMessage
-			if err := decode(b, &m); err != nil {
-				errs[i] = err
+			if errs[i] = decode(b, &m); errs[i] != nil {
 				continue
 			}
-			errs[i] = d.Handle(ctx, m)
+			msgs[i] = &m
+			if m.Kind == runcmd.DispatchPump {
+				lastPump[m.CommandID] = i
+			}
+		}
+		for i, m := range msgs {
+			if m == nil || m.Kind == runcmd.DispatchPump && lastPump[m.CommandID] != i {
+				continue
+			}
+			errs[i] = d.Handle(ctx, *m)
 		}
 		return errs
 	}

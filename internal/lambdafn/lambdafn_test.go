@@ -2,6 +2,7 @@ package lambdafn
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/runcmd/runcmd"
 	"github.com/runcmd/runcmd/internal/fake"
+	"github.com/runcmd/runcmd/internal/service"
 )
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -145,4 +147,42 @@ func TestPollerDeletesOnlySuccesses(t *testing.T) {
 			t.Errorf("queue holds %d messages, want only the failing one", visible+inFlight)
 		}
 	})
+}
+
+// pumpCounter records which commands a dispatcher read.
+type pumpCounter struct {
+	runcmd.CommandStore
+	read []string
+}
+
+func (p *pumpCounter) GetCommand(_ context.Context, id string) (*runcmd.Command, error) {
+	p.read = append(p.read, id)
+	return nil, runcmd.Errorf(runcmd.ENOTFOUND, "InvalidCommandId", "no command %s", id)
+}
+
+// TestDispatchCoalescesPumps checks that of several pumps of one command in a batch only the last runs,
+// and that other commands' pumps and other kinds still run in order.
+func TestDispatchCoalescesPumps(t *testing.T) {
+	t.Parallel()
+	store := &pumpCounter{}
+	d := &service.Dispatcher{Commands: store, Log: discard}
+	msg := func(kind, id string) string {
+		b, err := json.Marshal(runcmd.DispatchMessage{Kind: kind, CommandID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	errs := Dispatch(d)(t.Context(), []string{
+		msg(runcmd.DispatchPump, "c1"), msg(runcmd.DispatchPump, "c2"), msg(runcmd.DispatchPump, "c1"),
+		msg(runcmd.DispatchCancel, "c3"), msg(runcmd.DispatchPump, "c1"),
+	})
+	if diff := cmp.Diff([]string{"c2", "c3", "c1"}, store.read); diff != "" {
+		t.Errorf("commands handled (-want +got):\n%s", diff)
+	}
+	for i, want := range []bool{false, true, false, true, true} { // skipped pumps are acknowledged
+		if got := errs[i] != nil; got != want {
+			t.Errorf("message %d: err %v, want error %v", i, errs[i], want)
+		}
+	}
 }

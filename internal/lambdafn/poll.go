@@ -64,12 +64,18 @@ func (p *Poller) deliver(ctx context.Context, msgs []sqsq.Message) {
 	for _, f := range resp.BatchItemFailures {
 		failed[f.ItemIdentifier] = true
 	}
+	var done []string
 	for _, m := range msgs {
-		if failed[m.ID] {
-			continue
+		if !failed[m.ID] {
+			done = append(done, m.ReceiptHandle)
 		}
-		if err := p.Queue.Delete(context.WithoutCancel(ctx), m.ReceiptHandle); err != nil {
-			p.Log.Warn("delete_failed", "message_id", m.ID, "err", err)
-		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	// One DeleteMessageBatch per batch, as an event source mapping does. A message whose delete failed
+	// comes back after the visibility timeout; handlers are idempotent.
+	if err := p.Queue.DeleteBatch(context.WithoutCancel(ctx), done); err != nil {
+		p.Log.Warn("delete_failed", "messages", len(done), "err", err)
 	}
 }

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -181,24 +180,33 @@ func (d *Dispatcher) pump(ctx context.Context, commandID string) error {
 			// Even if everything in flight fails, the errors stop at MaxErrors+1.
 			window = min(window, maxErr+1-cmd.ErrorCount()-cmd.InFlight())
 		}
-		if err := d.sendWindow(ctx, cmd, window, limit < maxConc); err != nil {
-			return err
+		sent, ended, err := d.sendWindow(ctx, cmd, window, limit < maxConc)
+		switch {
+		case err != nil || sent > 0:
+			return err // what was just sent is in flight: the command cannot have ended
+		case ended == 0:
+			return d.finishAsRead(ctx, cmd) // nothing changed since it was read
 		}
 	}
 	return d.finish(ctx, commandID)
 }
 
-// sendWindow sends up to n more invocations in Seq order; ramping asks their nodes to wake dispatch
-// when they acknowledge.
-func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int, ramping bool) error {
+// sendWindow sends up to n more invocations in Seq order and returns how many it sent and how many it
+// ended instead (Invalid Platform); ramping asks their nodes to wake dispatch when they acknowledge. The
+// InProgress notifications of a page go out together after its sends. A command cancelled meanwhile
+// sends nothing more (its cancel message ends the rest).
+func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int, ramping bool) (total, ended int, err error) {
+	notes := d.Notify.Outbox()
+	defer d.flush(ctx, notes, cmd.CommandID)
+	// Seq runs 1..TargetCount, so a cursor at the end means every invocation has been looked at.
 	cursor := cmd.Cursor
-	for n > 0 {
+	for n > 0 && cursor < cmd.TargetCount {
 		page, err := d.Commands.PendingInvocations(ctx, cmd.CommandID, cursor, min(n, markBatch))
 		if err != nil {
-			return fmt.Errorf("pump %s: pending: %w", cmd.CommandID, err)
+			return total, ended, fmt.Errorf("pump %s: pending: %w", cmd.CommandID, err)
 		}
 		if len(page) == 0 {
-			return nil
+			return total, ended, nil
 		}
 		var batch []*runcmd.Invocation
 		for _, inv := range page {
@@ -207,8 +215,9 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int,
 			case inv.Detail != runcmd.DetailPending:
 			case !supports(cmd, inv):
 				if err := d.transition(ctx, cmd.CommandID, inv.InstanceID, runcmd.DetailInvalidPlatform); err != nil {
-					return err
+					return total, ended, err
 				}
+				ended++
 			default:
 				batch = append(batch, inv)
 			}
@@ -216,21 +225,36 @@ func (d *Dispatcher) sendWindow(ctx context.Context, cmd *runcmd.Command, n int,
 		// Recording the send before sending means a reply can never arrive for an invocation the
 		// store still thinks is Pending.
 		sent, err := d.Commands.MarkSent(ctx, cmd.CommandID, batch, cursor, d.Now().UTC())
-		if err != nil {
-			return fmt.Errorf("pump %s: mark sent: %w", cmd.CommandID, err)
+		switch runcmd.ErrorCode(err) {
+		case "":
+		case runcmd.ECONFLICT:
+			return total, ended, nil
+		default:
+			return total, ended, fmt.Errorf("pump %s: mark sent: %w", cmd.CommandID, err)
 		}
+		now := d.Now().UTC()
 		if len(sent) > 0 && cmd.Detail == runcmd.CommandDetailPending {
 			cmd.Detail = runcmd.CommandDetailInProgress
-			d.notifyCommand(ctx, cmd)
+			notes.Command(cmd, now)
 		}
 		for _, inv := range sent {
 			inv.Detail = runcmd.DetailInProgress
-			d.notifyInvocation(ctx, inv)
 			d.deliver(ctx, cmd, inv, ramping)
+			notes.Invocation(inv, now)
 		}
+		d.flush(ctx, notes, cmd.CommandID)
 		n -= len(sent)
+		total += len(sent)
 	}
-	return nil
+	return total, ended, nil
+}
+
+// flush publishes collected status changes. They are already stored, so a failed publication is
+// logged, not retried.
+func (d *Dispatcher) flush(ctx context.Context, notes *Outbox, commandID string) {
+	if err := notes.Flush(ctx); err != nil {
+		d.Log.Warn("notify_failed", "command_id", commandID, "err", err)
+	}
 }
 
 // supports reports whether the command's document runs on the invocation's node.
@@ -330,6 +354,12 @@ func (d *Dispatcher) finish(ctx context.Context, commandID string) error {
 	if err != nil {
 		return fmt.Errorf("finish %s: %w", commandID, err)
 	}
+	return d.finishAsRead(ctx, cmd)
+}
+
+// finishAsRead is finish for a command just read.
+func (d *Dispatcher) finishAsRead(ctx context.Context, cmd *runcmd.Command) error {
+	commandID := cmd.CommandID
 	if cmd.Detail.Terminal() || !cmd.Resolved || cmd.CompletedCount() < cmd.TargetCount {
 		return nil
 	}
@@ -338,7 +368,7 @@ func (d *Dispatcher) finish(ctx context.Context, commandID string) error {
 	if cmd.Detail == runcmd.CommandDetailCancelling && final != runcmd.CommandDetailSuccess {
 		final = runcmd.CommandDetailCancelled
 	}
-	err = d.Commands.SetCommandDetail(ctx, commandID,
+	err := d.Commands.SetCommandDetail(ctx, commandID,
 		[]runcmd.CommandDetail{runcmd.CommandDetailPending, runcmd.CommandDetailInProgress, runcmd.CommandDetailCancelling}, final)
 	switch runcmd.ErrorCode(err) {
 	case "":
@@ -431,7 +461,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 	}
 	touched := map[string]bool{}
 	n := 0
-	var notifyErrs []error
+	notes := s.Notify.Outbox()
 	for _, k := range keys {
 		to, err := s.timeout(ctx, k)
 		if err != nil {
@@ -442,20 +472,19 @@ func (s *Sweeper) Sweep(ctx context.Context) (int, error) {
 		case "":
 			n++
 			touched[k.CommandID] = true
-			if err := s.Notify.Invocation(ctx, inv, now); err != nil {
-				notifyErrs = append(notifyErrs, err)
-			}
+			notes.Invocation(inv, now)
 		case runcmd.ECONFLICT:
 		default:
 			return n, fmt.Errorf("sweep %s/%s: %w", k.CommandID, k.InstanceID, err)
 		}
 	}
+	notifyErr := notes.Flush(ctx)
 	for id := range touched {
 		if err := s.Dispatch.Enqueue(ctx, runcmd.DispatchMessage{Kind: runcmd.DispatchPump, CommandID: id}); err != nil {
 			return n, fmt.Errorf("sweep: enqueue pump %s: %w", id, err)
 		}
 	}
-	return n, errors.Join(notifyErrs...)
+	return n, notifyErr
 }
 
 // timeout decides how an expired invocation ends: Execution Timed Out when its node reported the start
@@ -496,11 +525,11 @@ type Ingester struct {
 }
 
 // Handle applies one batch of results. Replies that are duplicates or stale are acknowledged and
-// change nothing. It returns, per message, nil or the error that should make it retry; the commands
-// that need a dispatch pump are woken once per batch.
+// change nothing. It returns, per message, nil or the error that should make it retry. The batch's
+// replies are stored together (CommandStore.Transitions), their notifications published together, and
+// the commands that need a dispatch pump are woken once per batch.
 func (g *Ingester) Handle(ctx context.Context, batch []runcmd.ResultMessage) []error {
 	errs := make([]error, len(batch))
-	wake := map[string]bool{}
 	keys, err := g.signerKeys(ctx, batch)
 	if err != nil {
 		for i := range errs {
@@ -508,12 +537,23 @@ func (g *Ingester) Handle(ctx context.Context, batch []runcmd.ResultMessage) []e
 		}
 		return errs
 	}
+	var replies []int
 	for i, m := range batch {
-		if errs[i] = g.authenticate(ctx, m, keys); errs[i] == nil {
-			errs[i] = g.apply(ctx, m, wake)
+		if errs[i] = g.authenticate(ctx, m, keys); errs[i] != nil {
+			continue
 		}
+		if m.Kind == runcmd.KindReply && m.Reply != nil {
+			if d := m.Reply.Detail; !d.Valid() || d == runcmd.DetailPending {
+				errs[i] = runcmd.Errorf(runcmd.EINVALID, "", "reply with invalid detail %q", d)
+				continue
+			}
+			replies = append(replies, i)
+			continue
+		}
+		errs[i] = g.apply(ctx, m)
 	}
-	for id := range wake {
+	wake := g.applyReplies(ctx, batch, replies, errs)
+	for _, id := range wake {
 		if err := g.Dispatch.Enqueue(ctx, runcmd.DispatchMessage{Kind: runcmd.DispatchPump, CommandID: id}); err != nil {
 			// The transition is stored; the next reply or the sweep wakes dispatch again. Report the
 			// failure on the messages of this command so they are retried (harmlessly).
@@ -527,7 +567,60 @@ func (g *Ingester) Handle(ctx context.Context, batch []runcmd.ResultMessage) []e
 	return errs
 }
 
-func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[string]bool) error {
+// applyReplies stores the authenticated replies batch[at[...]] in one Transitions call, sets their
+// errors, publishes the resulting status changes, and returns the commands to wake, in order.
+func (g *Ingester) applyReplies(ctx context.Context, batch []runcmd.ResultMessage, at []int, errs []error) []string {
+	if len(at) == 0 {
+		return nil
+	}
+	now := g.Now().UTC()
+	ts := make([]runcmd.Transition, len(at))
+	for j, i := range at {
+		m := batch[i]
+		res := m.Reply.Result
+		ts[j] = runcmd.Transition{
+			CommandID: m.Reply.CommandID, InstanceID: m.Reply.InstanceID, To: m.Reply.Detail, At: now, Result: &res,
+			FromNode: len(m.Signature) > 0 || !g.InsecureAcceptUnsigned,
+		}
+	}
+	invs, terrs := g.Commands.Transitions(ctx, ts)
+	notes := g.Notify.Outbox()
+	var wake []string
+	for j, i := range at {
+		m, r := batch[i], batch[i].Reply
+		switch runcmd.ErrorCode(terrs[j]) {
+		case "":
+			if r.Detail.Terminal() || r.Wake && r.Detail == runcmd.DetailInProgress {
+				// It ended, or a node acknowledged while the window ramps up.
+				if !slices.Contains(wake, r.CommandID) {
+					wake = append(wake, r.CommandID)
+				}
+			}
+			if r.Detail.Terminal() {
+				// InProgress was published when dispatch sent the invocation; progress replies
+				// change no status.
+				notes.Invocation(invs[j], now)
+			}
+		case runcmd.ECONFLICT:
+			// a duplicate or stale reply changes nothing
+		case runcmd.ENOTFOUND, runcmd.EUNAUTHORIZED:
+			if g.InsecureAcceptUnsigned && len(m.Signature) == 0 {
+				continue
+			}
+			// A node reporting on an invocation that does not exist for it, or was never sent to it.
+			errs[i] = g.reject(ctx, m, "no invocation "+r.CommandID+" was sent to node "+r.InstanceID)
+		default:
+			errs[i] = fmt.Errorf("reply %s/%s: %w", r.CommandID, r.InstanceID, terrs[j])
+		}
+	}
+	if err := notes.Flush(ctx); err != nil {
+		g.Log.Warn("notify_failed", "err", err)
+	}
+	return wake
+}
+
+// apply handles a message that is not a reply: a heartbeat or a patch report.
+func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage) error {
 	switch {
 	case m.Kind == runcmd.KindHeartbeat && m.Heartbeat != nil:
 		hb := *m.Heartbeat
@@ -536,43 +629,7 @@ func (g *Ingester) apply(ctx context.Context, m runcmd.ResultMessage, wake map[s
 		}
 		hb.At = g.Now().UTC() // the service's clock decides ping status, not the node's
 		return g.ping(ctx, m, hb)
-	case m.Kind == runcmd.KindReply && m.Reply != nil:
-		r := m.Reply
-		if !r.Detail.Valid() || r.Detail == runcmd.DetailPending {
-			return runcmd.Errorf(runcmd.EINVALID, "", "reply with invalid detail %q", r.Detail)
-		}
-		res := r.Result
-		now := g.Now().UTC()
-		inv, err := g.Commands.Transition(ctx, runcmd.Transition{
-			CommandID: r.CommandID, InstanceID: r.InstanceID, To: r.Detail, At: now, Result: &res,
-			FromNode: len(m.Signature) > 0 || !g.InsecureAcceptUnsigned,
-		})
-		switch runcmd.ErrorCode(err) {
-		case "":
-			if r.Wake && r.Detail == runcmd.DetailInProgress {
-				wake[r.CommandID] = true // a node acknowledged while the window ramps up
-			}
-			if r.Detail.Terminal() {
-				wake[r.CommandID] = true
-				// InProgress was published when dispatch sent the invocation; progress replies
-				// change no status.
-				if err := g.Notify.Invocation(ctx, inv, now); err != nil {
-					g.Log.Warn("notify_failed", "command_id", r.CommandID, "instance_id", r.InstanceID, "err", err)
-				}
-			}
-			return nil
-		case runcmd.ECONFLICT:
-			return nil // a duplicate or stale reply changes nothing
-		case runcmd.ENOTFOUND, runcmd.EUNAUTHORIZED:
-			if g.InsecureAcceptUnsigned && len(m.Signature) == 0 {
-				return nil
-			}
-			// A node reporting on an invocation that does not exist for it, or was never sent to it.
-			return g.reject(ctx, m, "no invocation "+r.CommandID+" was sent to node "+r.InstanceID)
-		}
-		return fmt.Errorf("reply %s/%s: %w", r.CommandID, r.InstanceID, err)
-	}
-	if m.Kind == runcmd.KindPatchReport && m.PatchReport != nil {
+	case m.Kind == runcmd.KindPatchReport && m.PatchReport != nil:
 		return g.patchReport(ctx, m)
 	}
 	return runcmd.Errorf(runcmd.EINVALID, "", "unknown result message kind %q", m.Kind)

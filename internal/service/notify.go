@@ -64,8 +64,39 @@ func wants(c runcmd.NotificationConfig, typ, status string) bool {
 
 // Command publishes a command's new status.
 func (n *Notifications) Command(ctx context.Context, cmd *runcmd.Command, at time.Time) error {
-	if n == nil || n.Notifier == nil {
-		return nil
+	o := n.Outbox()
+	o.Command(cmd, at)
+	return o.Flush(ctx)
+}
+
+// Invocation publishes an invocation's new status.
+func (n *Notifications) Invocation(ctx context.Context, inv *runcmd.Invocation, at time.Time) error {
+	o := n.Outbox()
+	o.Invocation(inv, at)
+	return o.Flush(ctx)
+}
+
+// Outbox collects status changes and publishes them together with Flush: SNS takes ten messages per
+// request, so a batch of replies costs about one request per topic instead of one per change (AWS
+// requests per invocation are a budget, see bench/REPORT.md). Not safe for concurrent use.
+type Outbox struct {
+	n      *Notifications
+	topics []string // in first-use order
+	msgs   map[string][]runcmd.Notification
+	errs   []error
+}
+
+// Outbox returns an empty outbox; on a nil Notifications it collects nothing.
+func (n *Notifications) Outbox() *Outbox {
+	return &Outbox{n: n, msgs: map[string][]runcmd.Notification{}}
+}
+
+func (o *Outbox) enabled() bool { return o.n != nil && o.n.Notifier != nil }
+
+// Command adds a command's new status.
+func (o *Outbox) Command(cmd *runcmd.Command, at time.Time) {
+	if !o.enabled() {
+		return
 	}
 	status := string(cmd.Status())
 	msg := commandMessage{
@@ -77,38 +108,52 @@ func (n *Notifications) Command(ctx context.Context, cmd *runcmd.Command, at tim
 	if msg.InstanceIDs == nil {
 		msg.InstanceIDs = []string{} // SSM sends [] for tag targets
 	}
-	return n.publish(ctx, cmd.NotificationConfig, notifyCommand, status, msg)
+	o.add(cmd.NotificationConfig, notifyCommand, status, msg)
 }
 
-// Invocation publishes an invocation's new status.
-func (n *Notifications) Invocation(ctx context.Context, inv *runcmd.Invocation, at time.Time) error {
-	if n == nil || n.Notifier == nil {
-		return nil
+// Invocation adds an invocation's new status.
+func (o *Outbox) Invocation(inv *runcmd.Invocation, at time.Time) {
+	if !o.enabled() {
+		return
 	}
 	status := string(inv.Status())
 	msg := invocationMessage{
 		CommandID: inv.CommandID, DocumentName: inv.DocumentName, InstanceID: inv.InstanceID,
 		RequestedDateTime: isoMillis(inv.RequestedAt), Status: status, EventTime: isoMillis(at),
 	}
-	return n.publish(ctx, inv.NotificationConfig, notifyInvocation, status, msg)
+	o.add(inv.NotificationConfig, notifyInvocation, status, msg)
 }
 
-func (n *Notifications) publish(ctx context.Context, c runcmd.NotificationConfig, typ, status string, msg any) error {
+func (o *Outbox) add(c runcmd.NotificationConfig, typ, status string, msg any) {
 	body, err := json.Marshal(msg)
 	if err != nil {
-		return fmt.Errorf("encode %s notification: %w", typ, err)
+		o.errs = append(o.errs, fmt.Errorf("encode %s notification: %w", typ, err))
+		return
 	}
-	var errs []error
 	if wants(c, typ, status) {
-		if err := n.Notifier.Publish(ctx, c.NotificationArn, "", body, nil); err != nil {
-			errs = append(errs, fmt.Errorf("notify %s: %w", c.NotificationArn, err))
+		o.put(c.NotificationArn, runcmd.Notification{Body: body})
+	}
+	if o.n.EventsTopic != "" {
+		o.put(o.n.EventsTopic, runcmd.Notification{Body: body, Attrs: map[string]string{"type": typ, "status": status}})
+	}
+}
+
+func (o *Outbox) put(topic string, m runcmd.Notification) {
+	if _, ok := o.msgs[topic]; !ok {
+		o.topics = append(o.topics, topic)
+	}
+	o.msgs[topic] = append(o.msgs[topic], m)
+}
+
+// Flush publishes what was collected, topic by topic, and empties the outbox. The changes are already
+// stored, so callers log a failure rather than retry.
+func (o *Outbox) Flush(ctx context.Context) error {
+	errs := o.errs
+	for _, topic := range o.topics {
+		if err := o.n.Notifier.Publish(ctx, topic, o.msgs[topic]...); err != nil {
+			errs = append(errs, fmt.Errorf("notify %s: %w", topic, err))
 		}
 	}
-	if n.EventsTopic != "" {
-		attrs := map[string]string{"type": typ, "status": status}
-		if err := n.Notifier.Publish(ctx, n.EventsTopic, "", body, attrs); err != nil {
-			errs = append(errs, fmt.Errorf("notify events topic: %w", err))
-		}
-	}
+	o.topics, o.msgs, o.errs = nil, map[string][]runcmd.Notification{}, nil
 	return errors.Join(errs...)
 }

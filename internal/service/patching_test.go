@@ -161,7 +161,7 @@ func TestIngestPatchReport(t *testing.T) {
 	}
 	commands := fake.NewCommandStore()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	cmd := &runcmd.Command{CommandID: "c1", DocumentName: "AWS-RunPatchBaseline", RequestedAt: now, ExpiresAt: now.Add(time.Hour)}
+	cmd := &runcmd.Command{CommandID: "c1", DocumentName: "AWS-RunPatchBaseline", RequestedAt: now, ExpiresAt: now.Add(time.Hour), Detail: runcmd.CommandDetailPending}
 	inv := &runcmd.Invocation{CommandID: "c1", InstanceID: node, Seq: 1, Detail: runcmd.DetailPending, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := commands.CreateCommand(ctx, cmd, []*runcmd.Invocation{inv}); err != nil {
 		t.Fatal(err)

@@ -4,9 +4,11 @@ package snsnote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -26,6 +28,9 @@ const (
 	MaxSubjectLength = 99
 	// MaxAttributes is the most message attributes one message may carry.
 	MaxAttributes = 10
+	// MaxBatch is the most messages one PublishBatch call takes; together they may not exceed
+	// MaxMessageBytes.
+	MaxBatch = 10
 )
 
 // Notifier publishes notifications. It is safe for concurrent use.
@@ -38,40 +43,93 @@ func New(client *sns.Client) *Notifier {
 	return &Notifier{client: client}
 }
 
-// Publish sends body (UTF-8 text, usually JSON) to the topic with an optional subject (used as the
-// e-mail subject; ignored by SQS and Lambda subscribers) and string message attributes (which
-// subscription filter policies match on).
+// Publish sends msgs to the topic: one Publish for a single message, otherwise PublishBatch calls of
+// up to MaxBatch messages and MaxMessageBytes together (SNS bills a batch as one request per 64 KB, so
+// this is what makes a batch of status changes cheap).
 //
-// The subject is display text, so instead of failing a notification over it Publish makes it valid:
-// line breaks and control characters become spaces and it is cut to MaxSubjectLength. Attributes with
-// an empty name or value are left out (SNS rejects them). A body over MaxMessageBytes or more than
-// MaxAttributes attributes is ELIMIT. FIFO topics are not supported (they need a message group).
-func (n *Notifier) Publish(ctx context.Context, topicARN, subject string, body []byte, attrs map[string]string) error {
-	if len(body) > MaxMessageBytes {
-		return fmt.Errorf("publish to %s: %w", topicARN,
-			runcmd.Errorf(runcmd.ELIMIT, "", "message of %d bytes exceeds the %d-byte limit", len(body), MaxMessageBytes))
+// Each message is a body (UTF-8 text, usually JSON), an optional subject (the e-mail subject; ignored by
+// SQS and Lambda subscribers) and string attributes (which subscription filter policies match on). The
+// subject is display text, so instead of failing a notification over it Publish makes it valid: line
+// breaks and control characters become spaces and it is cut to MaxSubjectLength. Attributes with an
+// empty name or value are left out (SNS rejects them). A body over MaxMessageBytes or more than
+// MaxAttributes attributes is ELIMIT for that message; the others are still sent. FIFO topics are not
+// supported (they need a message group).
+func (n *Notifier) Publish(ctx context.Context, topicARN string, msgs ...runcmd.Notification) error {
+	var errs []error
+	var entries []types.PublishBatchRequestEntry
+	batchBytes := 0
+	flush := func() {
+		if len(entries) > 0 {
+			errs = append(errs, n.publish(ctx, topicARN, entries))
+		}
+		entries, batchBytes = nil, 0
 	}
-	in := &sns.PublishInput{TopicArn: &topicARN, Message: aws.String(string(body))}
-	if s := cleanSubject(subject); s != "" {
-		in.Subject = &s
-	}
-	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		if k == "" || attrs[k] == "" {
+	for i, m := range msgs {
+		e, size, err := entry(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish message %d to %s: %w", i, topicARN, err))
 			continue
 		}
-		if in.MessageAttributes == nil {
-			in.MessageAttributes = map[string]types.MessageAttributeValue{}
+		if len(entries) == MaxBatch || batchBytes+size > MaxMessageBytes {
+			flush()
 		}
-		in.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(attrs[k])}
+		e.Id = aws.String(strconv.Itoa(i))
+		entries = append(entries, e)
+		batchBytes += size
 	}
-	if len(in.MessageAttributes) > MaxAttributes {
-		return fmt.Errorf("publish to %s: %w", topicARN,
-			runcmd.Errorf(runcmd.ELIMIT, "", "%d message attributes exceed the limit of %d", len(in.MessageAttributes), MaxAttributes))
+	flush()
+	return errors.Join(errs...)
+}
+
+// publish sends one batch: a single message with Publish, more with PublishBatch.
+func (n *Notifier) publish(ctx context.Context, topicARN string, entries []types.PublishBatchRequestEntry) error {
+	if len(entries) == 1 {
+		e := entries[0]
+		_, err := n.client.Publish(ctx, &sns.PublishInput{TopicArn: &topicARN, Message: e.Message, Subject: e.Subject,
+			MessageAttributes: e.MessageAttributes})
+		if err != nil {
+			return fmt.Errorf("publish to %s: %w", topicARN, err)
+		}
+		return nil
 	}
-	if _, err := n.client.Publish(ctx, in); err != nil {
-		return fmt.Errorf("publish to %s: %w", topicARN, err)
+	out, err := n.client.PublishBatch(ctx, &sns.PublishBatchInput{TopicArn: &topicARN, PublishBatchRequestEntries: entries})
+	if err != nil {
+		return fmt.Errorf("publish %d messages to %s: %w", len(entries), topicARN, err)
 	}
-	return nil
+	var errs []error
+	for _, f := range out.Failed {
+		errs = append(errs, fmt.Errorf("publish message %s to %s: %s: %s", aws.ToString(f.Id), topicARN,
+			aws.ToString(f.Code), aws.ToString(f.Message)))
+	}
+	return errors.Join(errs...)
+}
+
+// entry checks one message against SNS's limits and builds its batch entry (without Id); size is what
+// it counts against a batch's MaxMessageBytes.
+func entry(m runcmd.Notification) (types.PublishBatchRequestEntry, int, error) {
+	e := types.PublishBatchRequestEntry{Message: aws.String(string(m.Body))}
+	size := len(m.Body)
+	if s := cleanSubject(m.Subject); s != "" {
+		e.Subject = &s
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Attrs)) {
+		v := m.Attrs[k]
+		if k == "" || v == "" {
+			continue
+		}
+		if e.MessageAttributes == nil {
+			e.MessageAttributes = map[string]types.MessageAttributeValue{}
+		}
+		e.MessageAttributes[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		size += len(k) + len("String") + len(v)
+	}
+	switch {
+	case size > MaxMessageBytes:
+		return e, 0, runcmd.Errorf(runcmd.ELIMIT, "", "message of %d bytes exceeds the %d-byte limit", size, MaxMessageBytes)
+	case len(e.MessageAttributes) > MaxAttributes:
+		return e, 0, runcmd.Errorf(runcmd.ELIMIT, "", "%d message attributes exceed the limit of %d", len(e.MessageAttributes), MaxAttributes)
+	}
+	return e, size, nil
 }
 
 // cleanSubject turns s into a valid SNS subject: printable characters only, shorter than 100.

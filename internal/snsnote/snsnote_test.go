@@ -3,6 +3,8 @@ package snsnote_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +54,7 @@ func TestPublish(t *testing.T) {
 	body := []byte(`{"commandId":"cmd-1","status":"Success"}`)
 	subject := "Run Command\nstatus change"
 	attrs := map[string]string{"command_id": "cmd-1", "status": "Success", "empty": ""}
-	if err := snsnote.New(snsc).Publish(ctx, arn, subject, body, attrs); err != nil {
+	if err := snsnote.New(snsc).Publish(ctx, arn, runcmd.Notification{Subject: subject, Body: body, Attrs: attrs}); err != nil {
 		t.Fatalf("Publish: %v", err)
 	}
 
@@ -89,11 +91,76 @@ func TestPublishLimits(t *testing.T) {
 		many[k] = "v"
 	}
 	for name, err := range map[string]error{
-		"big body":        n.Publish(t.Context(), "arn:aws:sns:us-east-1:1:t", "", make([]byte, snsnote.MaxMessageBytes+1), nil),
-		"many attributes": n.Publish(t.Context(), "arn:aws:sns:us-east-1:1:t", "", []byte("x"), many),
+		"big body":        n.Publish(t.Context(), "arn:aws:sns:us-east-1:1:t", runcmd.Notification{Body: make([]byte, snsnote.MaxMessageBytes+1)}),
+		"many attributes": n.Publish(t.Context(), "arn:aws:sns:us-east-1:1:t", runcmd.Notification{Body: []byte("x"), Attrs: many}),
 	} {
 		if got := runcmd.ErrorCode(err); got != runcmd.ELIMIT {
 			t.Errorf("%s: code %q (%v), want %q", name, got, err, runcmd.ELIMIT)
 		}
+	}
+}
+
+// TestPublishBatch publishes more messages than one PublishBatch takes and checks that each arrives
+// once, with its attributes.
+func TestPublishBatch(t *testing.T) {
+	t.Parallel()
+	cfg := awstest.Config(t)
+	ctx := t.Context()
+	snsc, sqsc := sns.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	arn, err := snsnote.EnsureTopic(ctx, snsc, awstest.Name("rc-batch"))
+	if err != nil {
+		t.Fatalf("EnsureTopic: %v", err)
+	}
+	t.Cleanup(func() { _, _ = snsc.DeleteTopic(context.Background(), &sns.DeleteTopicInput{TopicArn: &arn}) })
+	url, err := sqsq.EnsureQueue(ctx, sqsc, awstest.Name("rc-batch-sub"), nil)
+	if err != nil {
+		t.Fatalf("EnsureQueue: %v", err)
+	}
+	t.Cleanup(func() { _, _ = sqsc.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}) })
+	qarn, err := sqsq.QueueARN(ctx, sqsc, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &arn, Protocol: aws.String("sqs"), Endpoint: &qarn}); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+
+	const n = 23 // three PublishBatch calls: 10, 10, 3
+	var msgs []runcmd.Notification
+	want := map[string]string{}
+	for i := range n {
+		body := fmt.Sprintf(`{"n":%d}`, i)
+		msgs = append(msgs, runcmd.Notification{Body: []byte(body), Attrs: map[string]string{"n": strconv.Itoa(i)}})
+		want[body] = strconv.Itoa(i)
+	}
+	if err := snsnote.New(snsc).Publish(ctx, arn, msgs...); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	got := map[string]string{}
+	q := sqsq.New(sqsc, url)
+	for deadline := time.Now().Add(10 * time.Second); len(got) < n && time.Now().Before(deadline); {
+		recv, err := q.Receive(ctx, 10, time.Second)
+		if err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+		for _, m := range recv {
+			var env struct {
+				Message           string
+				MessageAttributes map[string]struct{ Value string }
+			}
+			if err := json.Unmarshal([]byte(m.Body), &env); err != nil {
+				t.Fatalf("decode envelope %q: %v", m.Body, err)
+			}
+			if _, dup := got[env.Message]; dup {
+				t.Errorf("message %s arrived twice", env.Message)
+			}
+			got[env.Message] = env.MessageAttributes["n"].Value
+			if err := q.Delete(ctx, m.ReceiptHandle); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
 	}
 }

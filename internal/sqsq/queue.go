@@ -50,6 +50,9 @@ type Consumer interface {
 	Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error)
 	// Delete acknowledges a message by the receipt handle of its latest delivery.
 	Delete(ctx context.Context, receiptHandle string) error
+	// DeleteBatch acknowledges several messages in as few requests as the queue allows; a *BatchError
+	// names the ones that failed.
+	DeleteBatch(ctx context.Context, receiptHandles []string) error
 }
 
 // Queue sends to and receives from one SQS queue. It is safe for concurrent use.

@@ -181,6 +181,7 @@ func TestCommandStore(t *testing.T, newStore func(t *testing.T) runcmd.CommandSt
 		{"MarkSent", testMarkSent},
 		{"TransitionTable", testTransitionTable},
 		{"DuplicateAndStaleReplies", testDuplicateReplies},
+		{"Transitions", testTransitions},
 		{"ResultMerge", testResultMerge},
 		{"LargeResult", testLargeResult},
 		{"SetCommandDetail", testSetCommandDetail},
@@ -521,12 +522,8 @@ func testMarkSent(t *testing.T, s runcmd.CommandStore) {
 	transition(t, s, "c1", "mi-001", runcmd.DetailCancelled, nil)
 	transition(t, s, "c1", "mi-002", runcmd.DetailDelayed, nil)
 	sentAt := base.Add(time.Second)
-	// Only keys are needed; mi-001 and mi-002 are no longer Pending; mi-009 does not exist.
-	keys := []*runcmd.Invocation{
-		{CommandID: "c1", InstanceID: "mi-000"}, {CommandID: "c1", InstanceID: "mi-001"},
-		{CommandID: "c1", InstanceID: "mi-002"}, {CommandID: "c1", InstanceID: "mi-003"},
-		{CommandID: "c1", InstanceID: "mi-009"},
-	}
+	// As read before: mi-001 and mi-002 are no longer Pending; mi-009 does not exist.
+	keys := append(nodes("c1", 4, base), newInvocation("c1", "mi-009", 10, base))
 	moved, err := s.MarkSent(ctx, "c1", keys, 4, sentAt)
 	must(t, err)
 	var want []*runcmd.Invocation
@@ -555,14 +552,16 @@ func testMarkSent(t *testing.T, s runcmd.CommandStore) {
 	wantCounters(t, s, "c1", counters{Detail: runcmd.CommandDetailInProgress, Cursor: 5, Dispatched: 2,
 		Counts: map[runcmd.Detail]int{runcmd.DetailCancelled: 1}})
 
-	// A cancelling command keeps its detail.
+	// A cancelling command sends nothing more.
 	must(t, s.SetCommandDetail(ctx, "c1", []runcmd.CommandDetail{runcmd.CommandDetailInProgress}, runcmd.CommandDetailCancelling))
-	moved, err = s.MarkSent(ctx, "c1", []*runcmd.Invocation{{CommandID: "c1", InstanceID: "mi-004"}}, 6, sentAt)
-	must(t, err)
-	if len(moved) != 1 || moved[0].InstanceID != "mi-004" {
-		t.Errorf("moved = %v, want mi-004", moved)
+	moved, err = s.MarkSent(ctx, "c1", []*runcmd.Invocation{newInvocation("c1", "mi-004", 5, base)}, 6, sentAt)
+	wantCode(t, err, runcmd.ECONFLICT, "")
+	if len(moved) != 0 || getInvocation(t, s, "c1", "mi-004").Detail != runcmd.DetailPending {
+		t.Errorf("MarkSent on a cancelling command moved %v", moved)
 	}
-	wantCounters(t, s, "c1", counters{Detail: runcmd.CommandDetailCancelling, Cursor: 6, Dispatched: 3,
+	_, err = s.MarkSent(ctx, "c1", nil, 6, sentAt)
+	wantCode(t, err, runcmd.ECONFLICT, "")
+	wantCounters(t, s, "c1", counters{Detail: runcmd.CommandDetailCancelling, Cursor: 5, Dispatched: 2,
 		Counts: map[runcmd.Detail]int{runcmd.DetailCancelled: 1}})
 
 	_, err = s.MarkSent(ctx, "c1", nodes("c1", 100, base), 7, sentAt)
@@ -668,6 +667,84 @@ func testTransitionTable(t *testing.T, s runcmd.CommandStore) {
 		}
 	}
 	wantCounters(t, s, "c1", want)
+}
+
+// testTransitions checks that a batch of transitions ends exactly as the same transitions applied one
+// by one would: repeats of an invocation in order, refusals per transition, counters summed per command,
+// across more transitions than a store might write at once.
+func testTransitions(t *testing.T, s runcmd.CommandStore) {
+	ctx := t.Context()
+	c1, c2 := nodes("c1", 14, base), nodes("c2", 2, base)
+	create(t, s, newCommand("c1", base), c1)
+	create(t, s, newCommand("c2", base), c2)
+	_, err := s.MarkSent(ctx, "c1", c1[:12], 12, base)
+	must(t, err)
+	_, err = s.MarkSent(ctx, "c2", c2[:1], 1, base)
+	must(t, err)
+
+	at := base.Add(time.Minute)
+	step := func(name string) *runcmd.Result {
+		return &runcmd.Result{StartedAt: base, Plugins: []runcmd.PluginResult{{Name: name, Status: runcmd.InvocationSuccess, Stdout: name}}}
+	}
+	tr := func(cmd, node string, to runcmd.Detail, fromNode bool, res *runcmd.Result) runcmd.Transition {
+		return runcmd.Transition{CommandID: cmd, InstanceID: node, To: to, At: at, Result: res, FromNode: fromNode}
+	}
+	ts := []runcmd.Transition{
+		tr("c1", "mi-000", runcmd.DetailInProgress, true, step("a")),
+		tr("c1", "mi-000", runcmd.DetailSuccess, true, step("b")), // the same invocation, after the first
+	}
+	for i := 1; i <= 10; i++ {
+		ts = append(ts, tr("c1", fmt.Sprintf("mi-%03d", i), runcmd.DetailSuccess, true, step("run")))
+	}
+	ts = append(ts,
+		tr("c1", "mi-011", runcmd.DetailFailed, true, step("run")),
+		tr("c1", "mi-012", runcmd.DetailSuccess, true, nil),    // never sent: EUNAUTHORIZED
+		tr("c1", "mi-099", runcmd.DetailSuccess, true, nil),    // no such invocation: ENOTFOUND
+		tr("c2", "mi-000", runcmd.DetailSuccess, true, nil),    // another command
+		tr("c2", "mi-000", runcmd.DetailSuccess, true, nil),    // duplicate: ECONFLICT
+		tr("c1", "mi-013", runcmd.DetailCancelled, false, nil), // unsent, service-side
+		tr("c1", "mi-001", runcmd.DetailInProgress, true, nil), // stale after its Success: ECONFLICT
+	)
+	wantErr := map[int]string{13: runcmd.EUNAUTHORIZED, 14: runcmd.ENOTFOUND, 16: runcmd.ECONFLICT, 18: runcmd.ECONFLICT}
+
+	invs, errs := s.Transitions(ctx, ts)
+	if len(invs) != len(ts) || len(errs) != len(ts) {
+		t.Fatalf("Transitions returned %d invocations and %d errors for %d transitions", len(invs), len(errs), len(ts))
+	}
+	for i, tt := range ts {
+		if got := runcmd.ErrorCode(errs[i]); got != wantErr[i] {
+			t.Errorf("transition %d (%s/%s -> %s): code %q (%v), want %q", i, tt.CommandID, tt.InstanceID, tt.To, got, errs[i], wantErr[i])
+			continue
+		}
+		if errs[i] != nil {
+			if invs[i] != nil {
+				t.Errorf("transition %d failed but returned an invocation", i)
+			}
+			continue
+		}
+		if invs[i] == nil || invs[i].Detail != tt.To || invs[i].InstanceID != tt.InstanceID {
+			t.Errorf("transition %d returned %+v, want %s/%s at %s", i, invs[i], tt.CommandID, tt.InstanceID, tt.To)
+		}
+	}
+	first := getInvocation(t, s, "c1", "mi-000")
+	if first.Detail != runcmd.DetailSuccess || len(first.Result.Plugins) != 2 || first.Result.ResponseCode != 0 {
+		t.Errorf("c1/mi-000 = %s with %d plugins (code %d); want Success with both steps merged",
+			first.Detail, len(first.Result.Plugins), first.Result.ResponseCode)
+	}
+	if diff := cmp.Diff(invs[1], first, equateEmpty); diff != "" {
+		t.Errorf("c1/mi-000 returned vs stored (-returned +stored):\n%s", diff)
+	}
+	wantCounters(t, s, "c1", counters{Detail: runcmd.CommandDetailInProgress, Cursor: 12, Dispatched: 12, SentDone: 12,
+		Counts: map[runcmd.Detail]int{runcmd.DetailSuccess: 11, runcmd.DetailFailed: 1, runcmd.DetailCancelled: 1}})
+	wantCounters(t, s, "c2", counters{Detail: runcmd.CommandDetailInProgress, Cursor: 1, Dispatched: 1, SentDone: 1,
+		Counts: map[runcmd.Detail]int{runcmd.DetailSuccess: 1}})
+	if inv := getInvocation(t, s, "c1", "mi-012"); inv.Detail != runcmd.DetailPending {
+		t.Errorf("c1/mi-012 = %s after a refused transition, want Pending", inv.Detail)
+	}
+
+	if invs, errs := s.Transitions(ctx, nil); len(invs) != 0 || len(errs) != 0 {
+		t.Errorf("Transitions(nil) = %v, %v; want nothing", invs, errs)
+	}
 }
 
 func testDuplicateReplies(t *testing.T, s runcmd.CommandStore) {
