@@ -1,6 +1,7 @@
 package stack_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -134,7 +135,13 @@ func (s *system) waitOnline(t *testing.T) {
 // wait polls GetCommandInvocation until the invocation has finished.
 func (s *system) wait(t *testing.T, commandID, instanceID string) *ssm.GetCommandInvocationOutput {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	return s.waitWithin(t, commandID, instanceID, time.Minute)
+}
+
+// waitWithin is wait with a deadline of its own.
+func (s *system) waitWithin(t *testing.T, commandID, instanceID string, within time.Duration) *ssm.GetCommandInvocationOutput {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for {
 		out, err := s.client.GetCommandInvocation(context.Background(), &ssm.GetCommandInvocationInput{
 			CommandId: aws.String(commandID), InstanceId: aws.String(instanceID),
@@ -270,15 +277,16 @@ func TestEndToEndWithSDK(t *testing.T) {
 }
 
 // TestEndToEndWithAWSCLI drives the api with the AWS CLI, a client nobody here wrote.
-func TestEndToEndWithAWSCLI(t *testing.T) {
+// cli returns a function that runs `aws ssm <args>` against endpoint and decodes its JSON output,
+// failing the test when the command fails. It skips the test when the AWS CLI is not installed.
+func cli(t *testing.T, endpoint string) func(args ...string) map[string]any {
+	t.Helper()
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Skip("aws CLI not installed")
 	}
-	s := startSystem(t, 1)
-	node := s.agents[0]
-	aws := func(args ...string) map[string]any {
+	return func(args ...string) map[string]any {
 		t.Helper()
-		cmd := exec.Command("aws", append([]string{"ssm", "--endpoint-url", s.endpoint, "--region", "us-east-1", "--output", "json"}, args...)...)
+		cmd := exec.Command("aws", append([]string{"ssm", "--endpoint-url", endpoint, "--region", "us-east-1", "--output", "json"}, args...)...)
 		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_MAX_ATTEMPTS=1")
 		out, err := cmd.Output()
 		if err != nil {
@@ -288,12 +296,21 @@ func TestEndToEndWithAWSCLI(t *testing.T) {
 			}
 			t.Fatalf("aws %s: %v", strings.Join(args, " "), err)
 		}
+		if len(bytes.TrimSpace(out)) == 0 {
+			return nil // commands such as add-tags-to-resource print nothing
+		}
 		var v map[string]any
 		if err := json.Unmarshal(out, &v); err != nil {
 			t.Fatalf("aws %s printed non-JSON: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return v
 	}
+}
+
+func TestEndToEndWithAWSCLI(t *testing.T) {
+	s := startSystem(t, 1)
+	node := s.agents[0]
+	aws := cli(t, s.endpoint)
 	sent := aws("send-command", "--document-name", "AWS-RunShellScript", "--instance-ids", node, "--parameters", "commands=echo hi")
 	id, _ := sent["Command"].(map[string]any)["CommandId"].(string)
 	if id == "" {
