@@ -60,6 +60,12 @@ type ActivationStore interface {
 	// change. When one of those fails it changes nothing and returns ELIMIT InvalidActivation (limit
 	// reached), EINVALID InvalidActivation (expired) or ENOTFOUND InvalidActivationId (gone).
 	ClaimRegistration(ctx context.Context, activationID string, now time.Time) (*Activation, error)
+	// ReleaseRegistration gives back one registration that ClaimRegistration counted, for a registration
+	// that did not take effect: it subtracts one, atomically and only while RegistrationsCount is above
+	// zero, whatever the expiry. One call subtracts at most once, even when the store retries a request
+	// whose answer was lost. ECONFLICT if the count is already zero, ENOTFOUND InvalidActivationId if the
+	// activation is gone.
+	ReleaseRegistration(ctx context.Context, activationID string) error
 }
 
 // NodeRegistry is the trust side of the managed-node store: it creates nodes from registrations,

@@ -2,17 +2,111 @@ package runcmd
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
-// CommandQuery selects commands for ListCommands. Zero values mean "any". Results are newest first.
+// CommandQuery selects commands for ListCommands. Zero values mean "any"; every filter that is set must
+// hold. Results are newest first.
 type CommandQuery struct {
-	CommandID     string
-	InstanceID    string // commands that have an invocation on this node
-	InvokedAfter  time.Time
-	InvokedBefore time.Time
-	Limit         int    // page size, 1..50
-	NextToken     string // opaque, from the previous page
+	CommandID    string
+	InstanceID   string // commands that have an invocation on this node
+	DocumentName string
+	// Status is a ListCommands Status filter value: a CommandStatus (TimedOut covers both timeouts;
+	// Failed covers Incomplete, NoInstancesInTag and AccessDenied, as Status() maps them) or one of the
+	// detail tokens AccessDenied, DeliveryTimedOut, ExecutionTimedOut, Incomplete, NoInstancesInTag and
+	// LimitExceeded (which matches nothing: runcmd has no pending-invocation quota). Others are EINVALID.
+	Status string
+	// ExecutionStage is Executing (a detail that is not Terminal) or Complete (one that is).
+	ExecutionStage string
+	InvokedAfter   time.Time // inclusive
+	InvokedBefore  time.Time // inclusive
+	Limit          int       // page size, 1..50
+	NextToken      string    // opaque, from the previous page
+}
+
+// commandDetails lists every CommandDetail, in a fixed order.
+var commandDetails = []CommandDetail{
+	CommandDetailPending, CommandDetailInProgress, CommandDetailCancelling, CommandDetailSuccess,
+	CommandDetailFailed, CommandDetailIncomplete, CommandDetailDeliveryTimedOut, CommandDetailExecutionTimedOut,
+	CommandDetailCancelled, CommandDetailNoInstancesInTag, CommandDetailAccessDenied,
+}
+
+// Details returns the command details that q's Status and ExecutionStage allow, in a fixed order, so a
+// store can select them by key. all is true when neither filter is set; otherwise an empty list means
+// nothing can match. EINVALID (InvalidFilterValue) names a value SSM does not accept.
+func (q CommandQuery) Details() (details []CommandDetail, all bool, err error) {
+	if q.Status == "" && q.ExecutionStage == "" {
+		return nil, true, nil
+	}
+	status := func(CommandDetail) bool { return true }
+	switch {
+	case q.Status == "":
+	case q.Status == "LimitExceeded":
+		status = func(CommandDetail) bool { return false }
+	case validCommandStatus(CommandStatus(q.Status)):
+		status = func(d CommandDetail) bool { return string(d.Status()) == q.Status }
+	case slices.Contains(statusFilterDetails, CommandDetail(q.Status)):
+		status = func(d CommandDetail) bool { return string(d) == q.Status }
+	default:
+		return nil, false, Errorf(EINVALID, "InvalidFilterValue", "Status filter value %q is not valid.", q.Status)
+	}
+	stage := func(CommandDetail) bool { return true }
+	switch q.ExecutionStage {
+	case "":
+	case "Executing":
+		stage = func(d CommandDetail) bool { return !d.Terminal() }
+	case "Complete":
+		stage = CommandDetail.Terminal
+	default:
+		return nil, false, Errorf(EINVALID, "InvalidFilterValue", "ExecutionStage must be Executing or Complete, not %q.", q.ExecutionStage)
+	}
+	details = []CommandDetail{} // not nil: a restriction, possibly to nothing
+	for _, d := range commandDetails {
+		if status(d) && stage(d) {
+			details = append(details, d)
+		}
+	}
+	return details, false, nil
+}
+
+// statusFilterDetails are the details a ListCommands Status filter may name besides the CommandStatus
+// values.
+var statusFilterDetails = []CommandDetail{
+	CommandDetailAccessDenied, CommandDetailDeliveryTimedOut, CommandDetailExecutionTimedOut,
+	CommandDetailIncomplete, CommandDetailNoInstancesInTag,
+}
+
+func validCommandStatus(s CommandStatus) bool {
+	switch s {
+	case CommandPending, CommandInProgress, CommandSuccess, CommandCancelled, CommandFailed, CommandTimedOut,
+		CommandCancelling:
+		return true
+	}
+	return false
+}
+
+// Match reports whether c passes every filter of q (CommandID, DocumentName, Status, ExecutionStage and
+// the time range; InstanceID, which needs the invocations, is not checked). A query whose Details fail
+// matches nothing.
+func (q CommandQuery) Match(c *Command) bool {
+	details, all, err := q.Details()
+	switch {
+	case err != nil:
+		return false
+	case q.CommandID != "" && c.CommandID != q.CommandID:
+		return false
+	case q.DocumentName != "" && c.DocumentName != q.DocumentName:
+		return false
+	case !all && !slices.Contains(details, c.Detail):
+		return false
+	}
+	return inRange(c.RequestedAt, q.InvokedAfter, q.InvokedBefore)
+}
+
+// inRange reports whether t lies in the inclusive range [after, before]; a zero bound is open.
+func inRange(t, after, before time.Time) bool {
+	return (after.IsZero() || !t.Before(after)) && (before.IsZero() || !t.After(before))
 }
 
 // CommandPage is one page of commands.
@@ -22,12 +116,22 @@ type CommandPage struct {
 }
 
 // InvocationQuery selects invocations: those of one command (ordered by instance id), or those of one
-// node (newest first), or the single pair when both are set.
+// node (newest first), or the single pair when both are set. InvokedAfter and InvokedBefore bound
+// RequestedAt, inclusively: for the invocations of a node they are bounds of the index key, so a time
+// window never reads the node's older or newer invocations.
 type InvocationQuery struct {
-	CommandID  string
-	InstanceID string
-	Limit      int
-	NextToken  string
+	CommandID     string
+	InstanceID    string
+	InvokedAfter  time.Time
+	InvokedBefore time.Time
+	Limit         int
+	NextToken     string
+}
+
+// Match reports whether inv passes q's ids and time range.
+func (q InvocationQuery) Match(inv *Invocation) bool {
+	return (q.CommandID == "" || inv.CommandID == q.CommandID) && (q.InstanceID == "" || inv.InstanceID == q.InstanceID) &&
+		inRange(inv.RequestedAt, q.InvokedAfter, q.InvokedBefore)
 }
 
 // InvocationPage is one page of invocations.
@@ -70,7 +174,12 @@ type CommandStore interface {
 	CreateCommand(ctx context.Context, cmd *Command, invs []*Invocation) error
 	// GetCommand returns a command; ENOTFOUND (InvalidCommandId) if there is none.
 	GetCommand(ctx context.Context, commandID string) (*Command, error)
-	// ListCommands returns a page of commands, newest first.
+	// ListCommands returns a page of up to Limit commands that match every filter of q, newest first,
+	// and a NextToken only when more follow. Stores select by key or index (by id, node, document,
+	// detail or time; the time range bounds the key of whichever is used) and check the filters that
+	// index does not key on against what it returns, never scanning all commands for a selective
+	// filter. EINVALID for a Status or ExecutionStage value CommandQuery.Details refuses, or a foreign
+	// token.
 	ListCommands(ctx context.Context, q CommandQuery) (CommandPage, error)
 	// AddInvocations stores invocations found while resolving targets. Invocations that already exist
 	// are left unchanged, so a retried resolution is harmless. Any number; the store batches.
@@ -79,10 +188,13 @@ type CommandStore interface {
 	SetResolved(ctx context.Context, commandID string, targetCount int) error
 	// GetInvocation returns one invocation; ENOTFOUND (InvocationDoesNotExist) if there is none.
 	GetInvocation(ctx context.Context, commandID, instanceID string) (*Invocation, error)
-	// ListInvocations returns a page of invocations.
+	// ListInvocations returns a page of invocations that match q (see InvocationQuery), and a NextToken
+	// only when more follow.
 	ListInvocations(ctx context.Context, q InvocationQuery) (InvocationPage, error)
-	// PendingInvocations returns up to limit invocations of a command with Seq > afterSeq, in Seq
-	// order, whatever their detail (the caller skips those no longer Pending).
+	// PendingInvocations returns up to limit Pending invocations of a command with Seq > afterSeq, in
+	// Seq order, from an index that holds an invocation only while it is Pending (kept in step with
+	// every write), so dispatch never reads the ones already sent or ended. The read is strongly
+	// consistent: what MarkSent or Transition just moved out of Pending is not returned.
 	PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*Invocation, error)
 	// MarkSent moves the given invocations (as read from PendingInvocations) from Pending to
 	// InProgress with Sent set, adds the number moved to the command's Dispatched counter, sets the

@@ -42,6 +42,7 @@ func main() {
 // options are the agent's settings after flags and environment.
 type options struct {
 	endpoint, region, prefix, stateDir, instanceID string
+	credentials                                    string // node.CredentialsAmbient or node.CredentialsAPI
 	tags                                           map[string]string
 	workers                                        int
 	grace                                          time.Duration
@@ -64,6 +65,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.region, "region", env("AWS_REGION", ""), "AWS region (env AWS_REGION)")
 	fs.StringVar(&o.prefix, "prefix", env("RUNCMD_PREFIX", config.DefaultPrefix), "resource name prefix (env RUNCMD_PREFIX)")
 	fs.StringVar(&o.stateDir, "state-dir", env("RUNCMD_STATE_DIR", node.DefaultStateDir), "state directory (env RUNCMD_STATE_DIR)")
+	fs.StringVar(&o.credentials, "credentials", env("RUNCMD_CREDENTIALS", node.CredentialsAmbient),
+		"where SQS and S3 credentials come from: ambient (the AWS SDK's default chain) or api (the node's own, from the runcmd api) (env RUNCMD_CREDENTIALS)")
 	fs.StringVar(&o.instanceID, "instance-id", env("RUNCMD_INSTANCE_ID", ""), "use this instance id instead of the persisted one (env RUNCMD_INSTANCE_ID)")
 	fs.StringVar(&tags, "tags", env("RUNCMD_TAGS", ""), "tags applied on registration, K=V,K2=V2 (env RUNCMD_TAGS)")
 	fs.StringVar(&workers, "workers", env("RUNCMD_WORKERS", strconv.Itoa(node.DefaultWorkers)), "documents run at once (env RUNCMD_WORKERS)")
@@ -89,6 +92,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	}
 	if o.region == "" {
 		errs = append(errs, errors.New("region: set --region or AWS_REGION"))
+	}
+	if o.credentials != node.CredentialsAmbient && o.credentials != node.CredentialsAPI {
+		errs = append(errs, fmt.Errorf("credentials %q: want %s or %s", o.credentials, node.CredentialsAmbient, node.CredentialsAPI))
 	}
 	if o.rebootCommand = strings.Fields(reboot); len(o.rebootCommand) == 0 {
 		errs = append(errs, errors.New("reboot-command: must not be empty"))
@@ -222,11 +228,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Grace:         o.grace,
 		Logger:        log,
 		RebootCommand: o.rebootCommand,
-	}, node.NamesFrom(res))
+	}, node.NamesFrom(res), node.WithCredentials(o.credentials))
 	if err != nil {
 		log.Error("agent_start_failed", "err", err)
 		return 1
 	}
+	go trimLoop(ctx, log)
 	if err := agent.Run(ctx); err != nil {
 		log.Error("agent_failed", "instance_id", agent.InstanceID(), "err", err)
 		return 1

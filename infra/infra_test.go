@@ -214,7 +214,11 @@ func TestTemplateRules(t *testing.T) {
 	t.Run("least privilege", func(t *testing.T) {
 		// No function may scan or administer tables, nor use a wildcard action; only the api may create,
 		// configure or delete a queue, and only a node's (it does so at registration and deregistration).
+		// No role may use IAM or STS, except that the api assumes NodeRole, with a session tag, to issue
+		// node credentials.
 		nodeQueues := map[string]any{"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${Prefix}-node-*"}
+		nodeRole := map[string]any{"Fn::GetAtt": []any{"NodeRole", "Arn"}}
+		var assumes []string
 		for name, r := range resources {
 			r := r.(map[string]any)
 			if r["Type"] != "AWS::IAM::Role" && r["Type"] != "AWS::IAM::ManagedPolicy" {
@@ -227,13 +231,22 @@ func TestTemplateRules(t *testing.T) {
 					if queueAdmin && (name != "ApiRole" || !cmp.Equal(dig(st, "Resource"), nodeQueues)) {
 						t.Errorf("%s allows %s on %v", name, a, dig(st, "Resource"))
 					}
+					brokersNodeCredentials := (a == "sts:AssumeRole" || a == "sts:TagSession") && name == "ApiRole" &&
+						cmp.Equal(dig(st, "Resource"), nodeRole)
+					if brokersNodeCredentials {
+						assumes = append(assumes, a)
+					}
 					if strings.Contains(a, "*") || a == "dynamodb:Scan" || strings.HasPrefix(a, "dynamodb:Create") ||
 						strings.HasPrefix(a, "dynamodb:Delete") && a != "dynamodb:DeleteItem" ||
-						strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "sts:") {
-						t.Errorf("%s allows %s", name, a)
+						strings.HasPrefix(a, "iam:") || strings.HasPrefix(a, "sts:") && !brokersNodeCredentials {
+						t.Errorf("%s allows %s on %v", name, a, dig(st, "Resource"))
 					}
 				}
 			}
+		}
+		slices.Sort(assumes)
+		if diff := cmp.Diff([]string{"sts:AssumeRole", "sts:TagSession"}, assumes); diff != "" {
+			t.Errorf("ApiRole's actions on NodeRole (GetManagedInstanceCredentials) (-want +got):\n%s", diff)
 		}
 		// The documents, activations, audit, patch baselines and compliance tables are the api's;
 		// ingest may only read activations, append to the audit trail and store patch reports; dispatch

@@ -75,3 +75,26 @@ func FuzzEvaluate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBaselineOverride checks that whatever the parser accepts carries no identity of its own and
+// can be selected from without panicking.
+func FuzzParseBaselineOverride(f *testing.F) {
+	f.Add([]byte(`[{"OperatingSystem":"UBUNTU","ApprovalRules":{"PatchRules":[{"PatchFilterGroup":{"PatchFilters":[{"Key":"PRIORITY","Values":["Required"]}]}}]}}]`))
+	f.Add([]byte(`[{"BaselineId":"pb-0123456789abcdef0","Name":"x","OperatingSystem":"AMAZON_LINUX_2023","ApprovedPatches":["a"]},{"OperatingSystem":"WINDOWS"}]`))
+	f.Add([]byte(`{"OperatingSystem":"UBUNTU"}`))
+	f.Add([]byte(`[1, null, "x"]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		list, err := ParseBaselineOverride(data)
+		if err != nil {
+			return
+		}
+		for _, b := range list {
+			if b.BaselineID != "" || b.Name != "" {
+				t.Fatalf("kept an identity: %+v", b)
+			}
+			if sel, err := SelectBaselineOverride(list, b.OperatingSystem); err == nil && sel.OperatingSystem != b.OperatingSystem {
+				t.Fatalf("selected %s for %s", sel.OperatingSystem, b.OperatingSystem)
+			}
+		}
+	})
+}

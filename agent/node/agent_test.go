@@ -18,19 +18,25 @@ import (
 
 func TestAgentRunsCommand(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "", Config{Tags: map[string]string{"Workload": "Prod"}, QueueURL: "http://q/node"})
+	// A minute: the command surely ends before, however loaded the machine.
+	h := newHarness(t, "", Config{Tags: map[string]string{"Workload": "Prod"}, QueueURL: "http://q/node", ProgressDelay: time.Minute})
 	h.start(t)
 	rh := h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-1", DocumentName: "AWS-RunShellScript",
 		DocumentContent: doc([]string{"echo hello", "echo oops >&2"}, []string{"exit 0"})}))
 	waitFor(t, "final reply", func() bool { return len(h.outbox.final(t, "cmd-1")) == 1 })
 
+	// A command that ends within Config.ProgressDelay gets one reply: the final one, with its start.
+	// (TestAgentStartedReply covers the started reply of a longer one.)
 	rs := h.outbox.replies(t, "cmd-1")
-	if len(rs) != 2 || rs[0].Detail != runcmd.DetailInProgress || rs[0].Result.StartedAt.IsZero() {
-		t.Fatalf("replies = %+v, want InProgress then the final reply", rs)
+	if len(rs) != 1 {
+		t.Fatalf("replies = %+v, want only the final reply", rs)
 	}
-	final := rs[1]
+	final := rs[0]
 	if final.Detail != runcmd.DetailSuccess || final.InstanceID != testID || final.Result.ResponseCode != 0 {
 		t.Errorf("final = %s code %d instance %s", final.Detail, final.Result.ResponseCode, final.InstanceID)
+	}
+	if final.Result.StartedAt.IsZero() || final.Result.EndedAt.Before(final.Result.StartedAt) {
+		t.Errorf("final StartedAt %v, EndedAt %v; want the start recorded", final.Result.StartedAt, final.Result.EndedAt)
 	}
 	if len(final.Result.Plugins) != 2 || final.Result.Plugins[0].Stdout != "hello\n" || final.Result.Plugins[0].Stderr != "oops\n" ||
 		final.Result.Plugins[0].Name != "step1" || final.Result.Plugins[0].Action != "aws:runShellScript" {
@@ -53,6 +59,60 @@ func TestAgentRunsCommand(t *testing.T) {
 	got.At = time.Time{}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("heartbeat (-want +got):\n%s", diff)
+	}
+}
+
+// TestAgentStartedReply checks when the InProgress ("started") reply is sent: only for a document
+// still running after Config.ProgressDelay, so a quick command costs one reply, not two.
+func TestAgentStartedReply(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		delay   time.Duration
+		script  string
+		wake    bool
+		started bool // want the started reply before the final one
+	}{
+		{"job shorter than the delay: final reply only", time.Minute, "echo quick", true, false},
+		{"job longer than the delay: started, then final", 200 * time.Millisecond, "sleep 1", true, true},
+		{"immediate: started before the first step", ProgressImmediate, "echo quick", false, true},
+		{"disabled: final reply only", -1, "sleep 0.5", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, "", Config{ProgressDelay: tt.delay})
+			h.start(t)
+			h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-p", Wake: tt.wake, DocumentContent: doc([]string{tt.script})}))
+			waitFor(t, "final reply", func() bool { return len(h.outbox.final(t, "cmd-p")) == 1 })
+			waitFor(t, "reply marked sent", func() bool {
+				r, err := h.agent.journal.Get("cmd-p")
+				return err == nil && r.Sent
+			})
+			rs := h.outbox.replies(t, "cmd-p")
+			var got []runcmd.Detail
+			for _, r := range rs {
+				got = append(got, r.Detail)
+			}
+			want := []runcmd.Detail{runcmd.DetailSuccess}
+			if tt.started {
+				want = []runcmd.Detail{runcmd.DetailInProgress, runcmd.DetailSuccess}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("replies (-want +got):\n%s", diff)
+			}
+			final := rs[len(rs)-1]
+			if final.Result.StartedAt.IsZero() {
+				t.Error("final reply without StartedAt")
+			}
+			if tt.started {
+				started := rs[0]
+				if !started.Result.StartedAt.Equal(final.Result.StartedAt) || started.Wake != tt.wake || final.Wake {
+					t.Errorf("started reply at %v wake %v, final at %v wake %v; want the same start, wake only on the started reply",
+						started.Result.StartedAt, started.Wake, final.Result.StartedAt, final.Wake)
+				}
+			}
+		})
 	}
 }
 
@@ -88,7 +148,7 @@ func TestAgentCancel(t *testing.T) {
 	h.start(t)
 	h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-long", DocumentContent: doc([]string{"sleep 300"}, []string{"echo after"})}))
 	h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-queued", DocumentContent: doc([]string{"echo queued"})}))
-	waitFor(t, "InProgress", func() bool { return len(h.outbox.replies(t, "cmd-long")) == 1 })
+	waitRunning(t, h, "cmd-long")
 
 	// The queued job is cancelled before it starts; the running one is killed. Both are seen while
 	// the only worker is busy, because polling never waits for work.
@@ -238,7 +298,7 @@ func TestAgentShutdown(t *testing.T) {
 		h := newHarness(t, "", Config{Grace: 20 * time.Second})
 		stop := h.start(t)
 		h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-g", DocumentContent: doc([]string{"sleep 0.5", "echo done"})}))
-		waitFor(t, "InProgress", func() bool { return len(h.outbox.replies(t, "cmd-g")) == 1 })
+		waitRunning(t, h, "cmd-g")
 		stop()
 		f := h.outbox.final(t, "cmd-g")
 		if len(f) != 1 || f[0].Detail != runcmd.DetailSuccess || f[0].Result.Plugins[0].Stdout != "done\n" {
@@ -250,7 +310,7 @@ func TestAgentShutdown(t *testing.T) {
 		h := newHarness(t, "", Config{Grace: 300 * time.Millisecond, Workers: 1})
 		stop := h.start(t)
 		h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-k", DocumentContent: doc([]string{"sleep 300"})}))
-		waitFor(t, "InProgress", func() bool { return len(h.outbox.replies(t, "cmd-k")) == 1 })
+		waitRunning(t, h, "cmd-k")
 		h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-next", DocumentContent: doc([]string{"echo next"})}))
 		waitFor(t, "cmd-next journaled", func() bool { _, err := h.agent.journal.Get("cmd-next"); return err == nil })
 		start := time.Now()
@@ -331,7 +391,7 @@ func TestAgentCancelRecoveredJob(t *testing.T) {
 	}
 	h := newHarness(t, dir, Config{Workers: 1, Backlog: 1})
 	h.start(t)
-	waitFor(t, "cmd-a started", func() bool { return len(h.outbox.replies(t, "cmd-a")) == 1 })
+	waitRunning(t, h, "cmd-a")
 	for _, id := range []string{"cmd-c", "cmd-b", "cmd-a"} {
 		h.inbox.Push(sendBody(t, runcmd.NodeMessage{Kind: runcmd.KindCancel, CommandID: id}))
 	}

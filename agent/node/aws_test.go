@@ -27,12 +27,8 @@ func TestNewAWSOnEmulator(t *testing.T) {
 	awsCfg := awstest.Config(t)
 	ctx := t.Context()
 	prefix := awstest.Name("agent")
-	names := NamesFrom(config.Names(prefix))
-	sqsClient := sqs.NewFromConfig(awsCfg)
-	resultsURL, err := sqsq.EnsureQueue(ctx, sqsClient, names.ResultsQueue, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newEmulatorNode(t, awsCfg, prefix)
+	sqsClient, resultsURL, key := n.sqs, n.resultsURL, n.key
 	s3Client := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = true })
 	bucket := prefix + "-output"
 	if _, err := s3Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
@@ -48,40 +44,11 @@ func TestNewAWSOnEmulator(t *testing.T) {
 		}
 		_, _ = s3Client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)})
 	})
-
-	// What Register leaves in the state directory, without an api: a key, the node's queue (the
-	// service creates it) and the registration.
-	dir := t.TempDir()
-	st, err := state.Open(dir)
+	a, err := NewAWS(ctx, awsCfg, Config{StateDir: n.dir, Logger: slog.New(slog.DiscardHandler),
+		Env: []string{"PATH=/usr/bin:/bin"}, Tags: map[string]string{"Workload": "Dev"}}, n.names)
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := st.Key()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := state.NewInstanceID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeURL, err := sqsq.EnsureQueue(ctx, sqsClient, names.NodeQueuePrefix+id, NodeQueueAttributes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SaveRegistration(state.Registration{InstanceID: id, QueueURL: nodeURL, ResultsQueueURL: resultsURL, Region: "us-east-1"}); err != nil {
-		t.Fatal(err)
-	}
-	a, err := NewAWS(ctx, awsCfg, Config{StateDir: dir, Logger: slog.New(slog.DiscardHandler),
-		Env: []string{"PATH=/usr/bin:/bin"}, Tags: map[string]string{"Workload": "Dev"}}, names)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		for _, u := range []string{a.cfg.QueueURL, resultsURL} {
-			_, _ = sqsClient.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(u)})
-		}
-	})
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
@@ -141,4 +108,51 @@ func TestNewAWSOnEmulator(t *testing.T) {
 	if string(b) != "hello from the emulator\n" {
 		t.Errorf("S3 stdout = %q", b)
 	}
+}
+
+// emulatorNode is what Register leaves in a state directory, made without an api: a key, the node's
+// queue (the service creates it), the results queue and the registration. The queues are deleted when
+// the test ends.
+type emulatorNode struct {
+	dir        string
+	key        ed25519.PrivateKey
+	names      AWSNames
+	nodeURL    string
+	resultsURL string
+	sqs        *sqs.Client // straight to the emulator
+}
+
+func newEmulatorNode(t *testing.T, awsCfg aws.Config, prefix string) *emulatorNode {
+	t.Helper()
+	ctx := t.Context()
+	n := &emulatorNode{dir: t.TempDir(), names: NamesFrom(config.Names(prefix)), sqs: sqs.NewFromConfig(awsCfg)}
+	var err error
+	if n.resultsURL, err = sqsq.EnsureQueue(ctx, n.sqs, n.names.ResultsQueue, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteQueue(n.sqs, n.resultsURL) })
+	st, err := state.Open(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.key, err = st.Key(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := state.NewInstanceID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.nodeURL, err = sqsq.EnsureQueue(ctx, n.sqs, n.names.NodeQueuePrefix+id, NodeQueueAttributes); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteQueue(n.sqs, n.nodeURL) })
+	reg := state.Registration{InstanceID: id, QueueURL: n.nodeURL, ResultsQueueURL: n.resultsURL, Region: "us-east-1"}
+	if err := st.SaveRegistration(reg); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func deleteQueue(c *sqs.Client, url string) {
+	_, _ = c.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
 }

@@ -154,13 +154,18 @@ func (a *Agent) flush(ctx context.Context) {
 }
 
 // heartbeatLoop announces the node at once and every runcmd.HeartbeatInterval, flushes unsent replies
-// after each heartbeat, and prunes the journal once a day.
+// after each heartbeat and whenever poll finds SQS reachable again after an outage (a reply that gave
+// up during the outage would otherwise wait up to a heartbeat interval), and prunes the journal once a
+// day.
 func (a *Agent) heartbeatLoop(ctx context.Context) {
 	t := time.NewTicker(runcmd.HeartbeatInterval)
 	defer t.Stop()
 	lastPrune := a.now()
+	beat := true
 	for {
-		a.heartbeat(ctx)
+		if beat {
+			a.heartbeat(ctx)
+		}
 		a.flush(ctx)
 		if a.now().Sub(lastPrune) >= 24*time.Hour {
 			a.prune()
@@ -170,6 +175,9 @@ func (a *Agent) heartbeatLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			beat = true
+		case <-a.reachable:
+			beat = false
 		}
 	}
 }

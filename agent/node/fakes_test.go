@@ -13,6 +13,7 @@ import (
 
 	"github.com/runcmd/runcmd"
 	"github.com/runcmd/runcmd/agent/internal/platform"
+	"github.com/runcmd/runcmd/agent/internal/state"
 )
 
 // fakeInbox is an in-memory node queue: Push makes a message available; Receive long-polls.
@@ -214,6 +215,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// waitRunning waits until the journal shows the job running (its steps have started or are about to).
+func waitRunning(t *testing.T, h *harness, commandID string) {
+	t.Helper()
+	waitFor(t, commandID+" running", func() bool {
+		r, err := h.agent.journal.Get(commandID)
+		return err == nil && r.Phase == state.PhaseRunning
+	})
 }
 
 // doc is a schema 2.2 document of shell steps, each given as a list of command lines.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/runcmd/runcmd"
@@ -75,11 +76,13 @@ func (a *Agent) runJob(j *job) {
 	} else {
 		log.Info("command_started", "document", msg.DocumentName)
 	}
-	a.sendProgress(id, startedAt, rec.Done, msg.Wake)
+	progress := a.startProgress(id, startedAt, rec.Done, msg.Wake)
+	defer progress.stop() // for the paths below that do not stop it before their reply
 
 	steps, err := prepare(*msg)
 	if err != nil {
 		log.Warn("document_rejected", "document", msg.DocumentName, "err_code", runcmd.ErrorCode(err))
+		progress.stop()
 		a.finish(rec, runcmd.DetailFailed, runcmd.Result{ResponseCode: -1, StartedAt: startedAt, EndedAt: a.now(),
 			TraceOutput: runner.Truncate("The node rejected the document: "+runcmd.ErrorMessage(err), runcmd.MaxTraceOutput)})
 		return
@@ -92,12 +95,19 @@ func (a *Agent) runJob(j *job) {
 		StartAt:           rec.ResumeStep,
 		Prior:             rec.Done,
 	})
+	// The outcome exists: no started reply may be decided from here on.
+	progress.end()
 	out.Result.StartedAt = startedAt
 	if out.Reboot {
-		a.reboot(rec, msg, out)
+		progress.wait()
+		a.reboot(rec, msg, out) // sends its own InProgress reply, with the steps done so far
 		return
 	}
-	a.finish(rec, out.Detail, out.Result)
+	// Journal first, so that a started reply still being sent never delays the record that survives
+	// a crash; then let that reply return, so that the final reply is the last one sent.
+	rec = a.journalFinal(rec, out.Detail, out.Result)
+	progress.wait()
+	a.deliver(a.sendCtx, rec)
 }
 
 // prepare parses, validates and renders the document again on the node: allowedPattern and
@@ -125,6 +135,71 @@ var noParamStore = documents.ParamStoreFunc(func(ref string) (string, error) {
 		"{{ssm:%s}} is resolved by the service at send time, not on the node", ref)
 })
 
+// progress is a job's started reply, pending or sent (startProgress).
+type progress struct {
+	timer *time.Timer   // nil when no started reply is pending
+	ended atomic.Bool   // the job has an outcome: no started reply may be decided any more
+	turn  chan struct{} // held while a started reply is decided and sent
+}
+
+// end makes sure no started reply is decided from now on (one already being sent goes on).
+func (p *progress) end() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	p.ended.Store(true)
+}
+
+// wait returns once a started reply being sent, if any, has returned.
+func (p *progress) wait() {
+	if p.turn != nil {
+		p.turn <- struct{}{}
+		<-p.turn
+	}
+}
+
+// stop is end, then wait. It may be called more than once.
+func (p *progress) stop() {
+	p.end()
+	p.wait()
+}
+
+// startProgress arranges the InProgress ("started") reply of a job that starts running now. The job
+// ends it once its outcome exists, and waits for it before its final reply is sent.
+//
+// Why the reply waits for Config.ProgressDelay: every reply costs an SQS send here and a write in
+// ingest, and the target is at most 6 AWS requests per invocation. The service already shows an
+// invocation InProgress when dispatch sends it; the started reply only records ExecutionStartDateTime
+// early and, when the message asks (Wake), lets dispatch's slow start grow the window. Most commands
+// end within a second, and their final reply carries StartedAt and wakes dispatch too, so the started
+// reply is sent only for a document still running after the delay. The price: while a command ramps
+// up, a long document acknowledges that much later.
+//
+// No stale started reply: the timer decides while holding turn and only before end, and wait takes
+// turn. A started reply is therefore either decided before the job's outcome existed, and has
+// returned by the time wait returns (the final reply comes after it), or never sent. turn is a
+// channel, not a sync.Mutex, so that testing/synctest counts waiting for it as durably blocked.
+func (a *Agent) startProgress(commandID string, startedAt time.Time, done []runcmd.PluginResult, wake bool) *progress {
+	p := &progress{}
+	d := a.cfg.ProgressDelay
+	switch {
+	case d < 0:
+		return p
+	case d < time.Millisecond:
+		a.sendProgress(commandID, startedAt, done, wake)
+		return p
+	}
+	p.turn = make(chan struct{}, 1)
+	p.timer = time.AfterFunc(d, func() {
+		p.turn <- struct{}{}
+		defer func() { <-p.turn }()
+		if !p.ended.Load() {
+			a.sendProgress(commandID, startedAt, done, wake)
+		}
+	})
+	return p
+}
+
 // sendProgress sends the InProgress reply. It is best effort (one retry): the final reply is what
 // counts, and it is journaled and retried. wake echoes the send message's request to wake dispatch
 // (slow start grows the window as nodes acknowledge).
@@ -149,6 +224,11 @@ func (a *Agent) sendProgress(commandID string, startedAt time.Time, done []runcm
 
 // finish journals the final reply, then sends it.
 func (a *Agent) finish(rec state.Record, detail runcmd.Detail, res runcmd.Result) {
+	a.deliver(a.sendCtx, a.journalFinal(rec, detail, res))
+}
+
+// journalFinal records a job's final reply in the journal and returns the record to deliver.
+func (a *Agent) journalFinal(rec state.Record, detail runcmd.Detail, res runcmd.Result) state.Record {
 	now := a.now()
 	if res.EndedAt.IsZero() {
 		res.EndedAt = now
@@ -160,5 +240,5 @@ func (a *Agent) finish(rec state.Record, detail runcmd.Detail, res runcmd.Result
 		a.log.Error("journal_write_failed", "command_id", rec.CommandID, "err", err)
 	}
 	a.log.Info("command_finished", "command_id", rec.CommandID, "status", string(detail), "exit_code", res.ResponseCode)
-	a.deliver(a.sendCtx, rec)
+	return rec
 }

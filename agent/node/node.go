@@ -41,6 +41,11 @@ const (
 	DefaultWorkers = 5
 	// DefaultGrace is how long running steps may go on after a shutdown signal.
 	DefaultGrace = 30 * time.Second
+	// DefaultProgressDelay is how long a document runs before the agent says it started (see
+	// Config.ProgressDelay): most commands end sooner, and then their only reply is the final one.
+	DefaultProgressDelay = time.Second
+	// ProgressImmediate as Config.ProgressDelay sends the started reply before the first step runs.
+	ProgressImmediate = time.Nanosecond
 	// PollWait is the long-poll wait: SQS's maximum of 20 s, so an idle agent makes three calls a minute.
 	PollWait = 20 * time.Second
 	// PollMax is the most messages one receive returns (SQS's limit is 10).
@@ -97,6 +102,11 @@ type Config struct {
 	Backlog int
 	// Grace is how long running steps may go on after Run's context ends; default DefaultGrace.
 	Grace time.Duration
+	// ProgressDelay is how long a document must still be running before the agent sends its
+	// InProgress ("started") reply; default DefaultProgressDelay. A document that ends sooner gets
+	// only its final reply. ProgressImmediate (or any delay under a millisecond) sends the started
+	// reply before the first step runs; a negative delay never sends it.
+	ProgressDelay time.Duration
 	// Env is the environment scripts inherit; nil means the agent's own (os.Environ).
 	Env []string
 	// Logger receives the agent's logs; default slog.Default(). It never gets parameter values,
@@ -140,8 +150,9 @@ type Agent struct {
 	now     func() time.Time
 	facts   func() platform.Facts
 
-	slots chan struct{} // accepted jobs not yet finished (running or waiting)
-	queue chan *job     // accepted jobs waiting for a worker
+	slots     chan struct{} // accepted jobs not yet finished (running or waiting)
+	queue     chan *job     // accepted jobs waiting for a worker
+	reachable chan struct{} // poll signals that SQS answers again after receive errors
 
 	mu      sync.Mutex
 	jobs    map[string]*job // accepted and not finished, by command id
@@ -175,6 +186,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
+	if cfg.ProgressDelay == 0 {
+		cfg.ProgressDelay = DefaultProgressDelay
+	}
 	if cfg.Env == nil {
 		cfg.Env = os.Environ()
 	}
@@ -193,18 +207,19 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		return nil, fmt.Errorf("new agent: %w", err)
 	}
 	a := &Agent{
-		cfg:     cfg,
-		id:      id,
-		deps:    deps,
-		state:   st,
-		journal: st.Journal(),
-		log:     cfg.Logger.With("instance_id", id),
-		now:     time.Now,
-		facts:   platform.Collect,
-		slots:   make(chan struct{}, cfg.Workers+cfg.Backlog),
-		queue:   make(chan *job, cfg.Workers+cfg.Backlog),
-		jobs:    map[string]*job{},
-		sending: map[string]bool{},
+		cfg:       cfg,
+		id:        id,
+		deps:      deps,
+		state:     st,
+		journal:   st.Journal(),
+		log:       cfg.Logger.With("instance_id", id),
+		now:       time.Now,
+		facts:     platform.Collect,
+		slots:     make(chan struct{}, cfg.Workers+cfg.Backlog),
+		queue:     make(chan *job, cfg.Workers+cfg.Backlog),
+		reachable: make(chan struct{}, 1),
+		jobs:      map[string]*job{},
+		sending:   map[string]bool{},
 	}
 	var up runner.Uploader
 	if deps.Uploader != nil {

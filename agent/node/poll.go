@@ -15,23 +15,45 @@ import (
 // shuts down (a received message should still be recorded and acknowledged).
 const opTimeout = 20 * time.Second
 
+// probeWait is the wait of the first receive after errors. Not 0: the SDK leaves a zero
+// WaitTimeSeconds out of the request, and the node queue's own ReceiveMessageWaitTimeSeconds (20 s)
+// then applies.
+const probeWait = time.Second
+
 // poll long-polls the inbox until ctx ends. It never blocks on running jobs, so a cancel message is seen
-// within one receive call.
+// within one receive call. After receive errors the next receive waits only probeWait (a long poll
+// that succeeds says so only when it ends, up to PollWait later); when it succeeds SQS is reachable
+// again, and poll asks heartbeatLoop to deliver the replies journaled meanwhile at once instead of at
+// the next heartbeat.
 func (a *Agent) poll(ctx context.Context) {
 	backoff := newBackoff(time.Second, 30*time.Second)
+	failing := false
 	for ctx.Err() == nil {
-		msgs, err := a.deps.Inbox.Receive(ctx, PollMax, PollWait)
+		wait := PollWait
+		if failing {
+			wait = probeWait
+		}
+		msgs, err := a.deps.Inbox.Receive(ctx, PollMax, wait)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			a.log.Warn("receive_failed", "err", err)
+			failing = true
 			if !sleep(ctx, backoff.next()) {
 				return
 			}
 			continue
 		}
 		backoff.reset()
+		if failing {
+			failing = false
+			a.log.Info("receive_recovered")
+			select {
+			case a.reachable <- struct{}{}:
+			default: // a flush is already asked for
+			}
+		}
 		for _, m := range msgs {
 			a.handle(ctx, m)
 		}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -59,8 +60,9 @@ func TestReplyRetriedWhileQueueUnreachable(t *testing.T) {
 		h.outbox.mu.Lock()
 		attempts := h.outbox.attempts
 		h.outbox.mu.Unlock()
-		if want := 2 + maxSendAttempts; attempts != want { // InProgress twice, then the final reply
-			t.Errorf("%d send attempts in 30 s, want %d (bounded)", attempts, want)
+		// The document ends at once: no started reply, only the final one's bounded attempts.
+		if attempts != maxSendAttempts {
+			t.Errorf("%d send attempts in 30 s, want %d (bounded)", attempts, maxSendAttempts)
 		}
 
 		// The queue comes back; the next heartbeat's flush delivers the reply.
@@ -142,6 +144,101 @@ func TestPollBacksOffOnReceiveErrors(t *testing.T) {
 			if at[i] != want[i] {
 				t.Fatalf("receive calls at %v, want %v", at, want)
 			}
+		}
+	})
+}
+
+// flakyInbox fails every receive while down, as when SQS is unreachable, and records each receive's
+// wait.
+type flakyInbox struct {
+	*fakeInbox
+	mu    sync.Mutex
+	down  bool
+	calls []flakyCall
+}
+
+type flakyCall struct {
+	at   time.Time
+	wait time.Duration
+}
+
+func (f *flakyInbox) Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error) {
+	f.mu.Lock()
+	down := f.down
+	f.calls = append(f.calls, flakyCall{time.Now(), wait})
+	f.mu.Unlock()
+	if down {
+		return nil, errors.New("connection refused")
+	}
+	return f.fakeInbox.Receive(ctx, max, wait)
+}
+
+func (f *flakyInbox) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// TestRepliesFlushedWhenSQSReachableAgain: a final reply that gave up during an outage is delivered as
+// soon as a receive succeeds again, not at the next heartbeat, and that receive is a short probe rather
+// than a 20 s long poll.
+func TestRepliesFlushedWhenSQSReachableAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, "", Config{})
+		in := &flakyInbox{fakeInbox: h.inbox}
+		h.agent.deps.Inbox = in
+		h.outbox.setFail(1000)
+		h.inbox.Push(sendBody(t, runcmd.NodeMessage{CommandID: "cmd-o", DocumentContent: skippedDoc}))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- h.agent.Run(ctx) }()
+
+		// The command runs at once; its reply fails and gives up after maxSendAttempts (15.5 s). The
+		// long poll under way ends at 20 s; receives then fail at 20, 21, 23, 27 and 35 s.
+		time.Sleep(time.Second)
+		in.setDown(true)
+		time.Sleep(39 * time.Second)
+		synctest.Wait()
+		if rec, err := h.agent.journal.Get("cmd-o"); err != nil || rec.Final == nil || rec.Sent {
+			t.Fatalf("journal = %+v, %v; want the final reply journaled and unsent", rec, err)
+		}
+		in.setDown(false)
+		h.outbox.setFail(0)
+
+		// The next receive, at 51 s, is a 1 s probe; when it returns, the reply goes out, long before
+		// the heartbeat at 60 s.
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if f := h.outbox.final(t, "cmd-o"); len(f) != 0 {
+			t.Fatalf("reply delivered at %v, before SQS answered again", time.Since(start))
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if f := h.outbox.final(t, "cmd-o"); len(f) != 1 || f[0].Detail != runcmd.DetailSuccess {
+			t.Fatalf("final replies at %v = %+v, want the reply delivered after the probe", time.Since(start), f)
+		}
+		if n := len(h.outbox.heartbeats(t)); n != 1 {
+			t.Errorf("%d heartbeats, want only the first (recovery flushes without a heartbeat)", n)
+		}
+		in.mu.Lock()
+		calls := append([]flakyCall(nil), in.calls...)
+		in.mu.Unlock()
+		var probe, after *flakyCall
+		for i := range calls {
+			if calls[i].at.Sub(start) == 51*time.Second {
+				probe = &calls[i]
+				if i+1 < len(calls) {
+					after = &calls[i+1]
+				}
+			}
+		}
+		if probe == nil || probe.wait != probeWait || after == nil || after.wait != PollWait {
+			t.Errorf("receives = %+v; want a %v probe at 51 s, then long polls", calls, probeWait)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	})
 }

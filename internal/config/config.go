@@ -31,6 +31,10 @@ type Resources struct {
 	// it up by name at start-up.
 	EventsTopicARN string
 	OutputBucket   string
+	// NodeRoleARN is the role the api assumes to give a registered node its AWS credentials
+	// (GetManagedInstanceCredentials; infra/README.md, "Node credentials"). Empty: the deployment issues
+	// none, and nodes use credentials of their own. Only the api uses it.
+	NodeRoleARN string
 }
 
 // DefaultPrefix is the resource prefix when RUNCMD_PREFIX is not set.
@@ -85,6 +89,7 @@ func FromEnv(getenv func(string) string) Resources {
 		"RUNCMD_EVENTS_TOPIC":          &r.EventsTopic,
 		"RUNCMD_EVENTS_TOPIC_ARN":      &r.EventsTopicARN,
 		"RUNCMD_OUTPUT_BUCKET":         &r.OutputBucket,
+		"RUNCMD_NODE_ROLE_ARN":         &r.NodeRoleARN,
 	} {
 		if v := getenv(env); v != "" {
 			*field = v

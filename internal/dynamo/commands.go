@@ -90,7 +90,9 @@ func invocationNotFound(cmd, instance string) error {
 
 // commandItem encodes a command. The fields fixed at send time go into one JSON attribute, since they
 // are only ever read whole; the detail and the counters are attributes of their own so that updates can
-// ADD to them.
+// ADD to them. DocumentName is repeated outside the JSON as the key of ByDocument, and Detail is the key
+// of ByStatus, so every write that changes the detail moves the command between ByStatus partitions
+// without further work. An empty value is left out (index keys cannot be empty).
 func commandItem(c *runcmd.Command, counts map[runcmd.Detail]int) (item, error) {
 	spec := *c
 	spec.Detail, spec.TargetCount, spec.Resolved, spec.Cursor = "", 0, false, 0
@@ -104,13 +106,18 @@ func commandItem(c *runcmd.Command, counts map[runcmd.Detail]int) (item, error) 
 		attrListPK:       str(listPK),
 		attrRequestedKey: str(timeKey(c.RequestedAt) + "#" + c.CommandID),
 		attrSpec:         str(string(b)),
-		attrDetail:       str(string(c.Detail)),
 		attrTargetCount:  num(c.TargetCount),
 		attrResolved:     boolean(c.Resolved),
 		attrCursor:       num(c.Cursor),
 		attrDispatched:   num(c.Dispatched),
 		attrSentDone:     num(c.SentDone),
 		attrExpireAt:     epoch(c.RequestedAt.Add(runcmd.Retention)),
+	}
+	if c.Detail != "" {
+		it[attrDetail] = str(string(c.Detail))
+	}
+	if c.DocumentName != "" {
+		it[attrDocumentName] = str(c.DocumentName)
 	}
 	for d, n := range counts {
 		if n != 0 {
@@ -172,6 +179,9 @@ func invocationItem(inv *runcmd.Invocation) (item, error) {
 	if !inv.Detail.Terminal() {
 		it[attrOpenShard] = str(openShard)
 		it[attrExpiresKey] = str(expiresKey(inv))
+	}
+	if inv.Detail == runcmd.DetailPending {
+		it[attrPendingSeq] = num(inv.Seq)
 	}
 	if inv.NotificationConfig.NotificationArn != "" {
 		b, err := json.Marshal(inv.NotificationConfig)
@@ -347,58 +357,79 @@ func (s *CommandStore) GetCommand(ctx context.Context, commandID string) (*runcm
 	return decodeCommand(out.Item)
 }
 
-// ListCommands queries ByRequested for all commands, or ByInstance (then reads the commands) for the
-// commands of one node, newest first.
+// ListCommands picks the most selective way to the commands q asks for (commandSource), reads that
+// index's keys newest first, merging its partitions, and reads the commands they name with consistent
+// BatchGetItem calls; whatever q asks beyond the index's key is checked on those commands. The indexes
+// are KEYS_ONLY, so the counter updates of a running command cost them nothing; being global, they are
+// eventually consistent: a command that just changed detail may be missing from its new ByStatus
+// partition for a moment, but is never listed under a detail it has left. NextToken is the RequestedKey
+// of the last command returned, which is a position in every one of these indexes.
 func (s *CommandStore) ListCommands(ctx context.Context, q runcmd.CommandQuery) (runcmd.CommandPage, error) {
-	limit := pageSize(q.Limit, defaultPage, defaultPage)
-	inRange := func(t time.Time) bool {
-		return (q.InvokedAfter.IsZero() || !t.Before(q.InvokedAfter)) && (q.InvokedBefore.IsZero() || !t.After(q.InvokedBefore))
+	details, all, err := q.Details()
+	if err != nil {
+		return runcmd.CommandPage{}, err
 	}
-	switch {
-	case q.CommandID != "":
-		c, err := s.GetCommand(ctx, q.CommandID)
-		if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
-			return runcmd.CommandPage{}, nil
-		}
-		if err != nil {
-			return runcmd.CommandPage{}, err
-		}
-		if !inRange(c.RequestedAt) {
-			return runcmd.CommandPage{}, nil
-		}
-		if q.InstanceID != "" {
-			_, _, err := s.getInvocation(ctx, q.CommandID, q.InstanceID)
-			if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
-				return runcmd.CommandPage{}, nil
-			}
-			if err != nil {
-				return runcmd.CommandPage{}, err
-			}
-		}
-		return runcmd.CommandPage{Commands: []*runcmd.Command{c}}, nil
-
-	case q.InstanceID != "":
+	after, err := decodeCommandToken(q.NextToken)
+	if err != nil {
+		return runcmd.CommandPage{}, err
+	}
+	if !all && len(details) == 0 {
+		return runcmd.CommandPage{}, nil
+	}
+	if q.CommandID != "" {
+		return s.listCommand(ctx, q)
+	}
+	lo, hi := requestedRange(q.InvokedAfter, q.InvokedBefore)
+	if after != "" && (hi == "" || after < hi) {
+		hi = after // inclusive: the entry equal to the token is skipped below
+	}
+	if lo != "" && hi != "" && lo > hi {
+		return runcmd.CommandPage{}, nil
+	}
+	src := s.commandSource(q, details, all)
+	streams := make([]*keyStream, len(src.values))
+	for i, v := range src.values {
 		e := newExprs()
-		cond := e.name(attrInstanceID) + " = " + e.value(str(q.InstanceID)) + timeRange(e, q.InvokedAfter, q.InvokedBefore)
-		items, next, err := queryPage(ctx, s.client, dynamodb.QueryInput{
-			TableName:                 aws.String(s.invocations),
-			IndexName:                 aws.String(indexByInstance),
-			KeyConditionExpression:    aws.String(cond),
-			ProjectionExpression:      aws.String(strings.Join([]string{e.name(attrCommandID), e.name(attrInstanceID), e.name(attrRequestedKey)}, ", ")),
+		streams[i] = &keyStream{in: dynamodb.QueryInput{
+			TableName:                 aws.String(src.table),
+			IndexName:                 aws.String(src.index),
+			KeyConditionExpression:    aws.String(e.name(src.part) + " = " + e.value(str(v)) + keyRange(e, attrRequestedKey, lo, hi)),
 			ExpressionAttributeNames:  e.attrNames(),
 			ExpressionAttributeValues: e.attrValues(),
 			ScanIndexForward:          aws.Bool(false),
-		}, []string{attrCommandID, attrInstanceID, attrRequestedKey}, limit, q.NextToken)
-		if err != nil {
-			return runcmd.CommandPage{}, fmt.Errorf("list commands of node %s: %w", q.InstanceID, err)
+		}}
+	}
+	limit := pageSize(q.Limit, defaultPage, defaultPage)
+	var (
+		page []*runcmd.Command
+		last []string // the index key of each command in page
+	)
+	// Stop at one more than the page holds, so that NextToken is set only when more follow.
+	for len(page) <= limit {
+		want := limit + 1 - len(page)
+		var batch []item
+		for len(batch) < want {
+			it, err := newest(ctx, s.client, streams, want)
+			if err != nil {
+				return runcmd.CommandPage{}, fmt.Errorf("list commands by %s: %w", src.index, err)
+			}
+			if it == nil {
+				break
+			}
+			if keyOf(it, attrRequestedKey) != after {
+				batch = append(batch, it)
+			}
 		}
-		var keys []item
-		for _, it := range items {
-			keys = append(keys, item{attrCommandID: it[attrCommandID]})
+		if len(batch) == 0 {
+			break
 		}
-		got, err := batchGet(ctx, s.client, s.commands, keys, false)
+		keys := make([]item, len(batch))
+		for i, it := range batch {
+			keys[i] = commandKey(keyOf(it, attrCommandID))
+		}
+		got, err := batchGet(ctx, s.client, s.commands, keys, true)
 		if err != nil {
-			return runcmd.CommandPage{}, fmt.Errorf("list commands of node %s: %w", q.InstanceID, err)
+			return runcmd.CommandPage{}, fmt.Errorf("list commands by %s: %w", src.index, err)
 		}
 		byID := map[string]*runcmd.Command{}
 		for _, it := range got {
@@ -408,50 +439,163 @@ func (s *CommandStore) ListCommands(ctx context.Context, q runcmd.CommandQuery) 
 			}
 			byID[c.CommandID] = c
 		}
-		p := runcmd.CommandPage{NextToken: next}
-		for _, k := range keys {
-			if c, ok := byID[k[attrCommandID].(*types.AttributeValueMemberS).Value]; ok {
-				p.Commands = append(p.Commands, c)
+		for _, it := range batch {
+			// Missing: expired since the index was read.
+			if c, ok := byID[keyOf(it, attrCommandID)]; ok && q.Match(c) {
+				page, last = append(page, c), append(last, keyOf(it, attrRequestedKey))
 			}
 		}
-		return p, nil
-
-	default:
-		e := newExprs()
-		cond := e.name(attrListPK) + " = " + e.value(str(listPK)) + timeRange(e, q.InvokedAfter, q.InvokedBefore)
-		items, next, err := queryPage(ctx, s.client, dynamodb.QueryInput{
-			TableName:                 aws.String(s.commands),
-			IndexName:                 aws.String(indexByRequested),
-			KeyConditionExpression:    aws.String(cond),
-			ExpressionAttributeNames:  e.attrNames(),
-			ExpressionAttributeValues: e.attrValues(),
-			ScanIndexForward:          aws.Bool(false),
-		}, []string{attrCommandID, attrListPK, attrRequestedKey}, limit, q.NextToken)
-		if err != nil {
-			return runcmd.CommandPage{}, fmt.Errorf("list commands: %w", err)
-		}
-		p := runcmd.CommandPage{NextToken: next}
-		for _, it := range items {
-			c, err := decodeCommand(it)
-			if err != nil {
-				return runcmd.CommandPage{}, err
-			}
-			p.Commands = append(p.Commands, c)
-		}
-		return p, nil
 	}
+	if len(page) <= limit {
+		return runcmd.CommandPage{Commands: page}, nil
+	}
+	next, err := encodeToken(item{attrRequestedKey: str(last[limit-1])})
+	if err != nil {
+		return runcmd.CommandPage{}, err
+	}
+	return runcmd.CommandPage{Commands: page[:limit], NextToken: next}, nil
 }
 
-// timeRange returns the RequestedKey part of a key condition (with a leading " AND ") for an inclusive
-// time range, or "" when both ends are open. Keys are time + "#" + id, and "$" sorts right after "#".
-func timeRange(e *exprs, after, before time.Time) string {
+// listCommand answers a query that names the command: one read, and one more for its invocation on
+// q.InstanceID.
+func (s *CommandStore) listCommand(ctx context.Context, q runcmd.CommandQuery) (runcmd.CommandPage, error) {
+	c, err := s.GetCommand(ctx, q.CommandID)
+	if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
+		return runcmd.CommandPage{}, nil
+	}
+	if err != nil {
+		return runcmd.CommandPage{}, err
+	}
+	if !q.Match(c) {
+		return runcmd.CommandPage{}, nil
+	}
+	if q.InstanceID != "" {
+		_, _, err := s.getInvocation(ctx, q.CommandID, q.InstanceID)
+		if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
+			return runcmd.CommandPage{}, nil
+		}
+		if err != nil {
+			return runcmd.CommandPage{}, err
+		}
+	}
+	return runcmd.CommandPage{Commands: []*runcmd.Command{c}}, nil
+}
+
+// commandSource is where ListCommands finds command ids: an index whose sort key is a RequestedKey
+// (time + "#" + command id), in one or more partitions that are merged newest first.
+type commandSource struct {
+	table, index string
+	part         string   // the partition key attribute
+	values       []string // the partitions
+}
+
+// commandSource picks the index for q; the filters it does not key on are checked on the commands read.
+//
+//   - InstanceID: ByInstance on the invocations table, one partition per node, bounded by what the node
+//     ran in the retention period.
+//   - Status/ExecutionStage that allow only Pending, InProgress or Cancelling: ByStatus, those details'
+//     partitions. Running commands are few, whatever else is asked.
+//   - DocumentName: ByDocument.
+//   - any other Status/ExecutionStage: ByStatus, one partition per detail it allows (at most eight, for
+//     ExecutionStage Complete). Rare details (Incomplete, AccessDenied, ...) are small partitions; a
+//     broad one (Success) is no worse than ByRequested.
+//   - otherwise ByRequested, all commands.
+//
+// The time range is a key condition in each.
+func (s *CommandStore) commandSource(q runcmd.CommandQuery, details []runcmd.CommandDetail, all bool) commandSource {
+	byStatus := commandSource{table: s.commands, index: indexByStatus, part: attrDetail}
+	for _, d := range details {
+		byStatus.values = append(byStatus.values, string(d))
+	}
 	switch {
-	case !after.IsZero() && !before.IsZero():
-		return " AND " + e.name(attrRequestedKey) + " BETWEEN " + e.value(str(timeKey(after))) + " AND " + e.value(str(timeKey(before)+"$"))
-	case !after.IsZero():
-		return " AND " + e.name(attrRequestedKey) + " >= " + e.value(str(timeKey(after)))
-	case !before.IsZero():
-		return " AND " + e.name(attrRequestedKey) + " <= " + e.value(str(timeKey(before)+"$"))
+	case q.InstanceID != "":
+		return commandSource{table: s.invocations, index: indexByInstance, part: attrInstanceID, values: []string{q.InstanceID}}
+	case !all && !slices.ContainsFunc(details, runcmd.CommandDetail.Terminal):
+		return byStatus
+	case q.DocumentName != "":
+		return commandSource{table: s.commands, index: indexByDocument, part: attrDocumentName, values: []string{q.DocumentName}}
+	case !all:
+		return byStatus
+	}
+	return commandSource{table: s.commands, index: indexByRequested, part: attrListPK, values: []string{listPK}}
+}
+
+// decodeCommandToken returns the RequestedKey a ListCommands NextToken holds.
+func decodeCommandToken(token string) (string, error) {
+	key, err := decodeToken(token)
+	if err != nil || key == nil {
+		return "", err
+	}
+	v, ok := key[attrRequestedKey].(*types.AttributeValueMemberS)
+	if len(key) != 1 || !ok || v.Value == "" {
+		return "", runcmd.Errorf(runcmd.EINVALID, "InvalidNextToken", "the next token is not valid")
+	}
+	return v.Value, nil
+}
+
+// keyStream pages through one partition of an index, holding the keys read but not yet taken.
+type keyStream struct {
+	in   dynamodb.QueryInput
+	buf  []item
+	done bool
+}
+
+// newest takes the entry with the greatest RequestedKey among the heads of streams, reading up to n more
+// keys into any stream that has run dry; nil when every stream is exhausted.
+func newest(ctx context.Context, c *dynamodb.Client, streams []*keyStream, n int) (item, error) {
+	var best *keyStream
+	for _, st := range streams {
+		for len(st.buf) == 0 && !st.done {
+			st.in.Limit = aws.Int32(int32(max(n, 1)))
+			out, err := c.Query(ctx, &st.in)
+			if err != nil {
+				return nil, err
+			}
+			st.buf, st.in.ExclusiveStartKey = out.Items, out.LastEvaluatedKey
+			st.done = len(out.LastEvaluatedKey) == 0
+		}
+		if len(st.buf) > 0 && (best == nil || keyOf(st.buf[0], attrRequestedKey) > keyOf(best.buf[0], attrRequestedKey)) {
+			best = st
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	it := best.buf[0]
+	best.buf = best.buf[1:]
+	return it, nil
+}
+
+// keyOf returns a string attribute of an index entry ("" if absent).
+func keyOf(it item, attr string) string {
+	if v, ok := it[attr].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// requestedRange turns an inclusive time range into inclusive RequestedKey bounds ("" when open). Keys
+// are time + "#" + id, and "$" sorts right after "#".
+func requestedRange(after, before time.Time) (lo, hi string) {
+	if !after.IsZero() {
+		lo = timeKey(after)
+	}
+	if !before.IsZero() {
+		hi = timeKey(before) + "$"
+	}
+	return lo, hi
+}
+
+// keyRange returns the sort key part of a key condition (with a leading " AND ") for inclusive bounds
+// lo and hi, or "" when both are open.
+func keyRange(e *exprs, attr, lo, hi string) string {
+	switch {
+	case lo != "" && hi != "":
+		return " AND " + e.name(attr) + " BETWEEN " + e.value(str(lo)) + " AND " + e.value(str(hi))
+	case lo != "":
+		return " AND " + e.name(attr) + " >= " + e.value(str(lo))
+	case hi != "":
+		return " AND " + e.name(attr) + " <= " + e.value(str(hi))
 	}
 	return ""
 }
@@ -594,15 +738,14 @@ func (s *CommandStore) getInvocation(ctx context.Context, commandID, instanceID 
 	return decodeInvocation(out.Item)
 }
 
-// ListInvocations queries the invocations of a command (the table, by instance id) or of a node
-// (ByInstance, newest first). EINVALID when neither id is set: there is no index over all invocations.
+// ListInvocations queries the invocations of a command (the table, by instance id, strongly
+// consistent) or of a node (the KEYS_ONLY ByInstance index, newest first, then a consistent
+// BatchGetItem of the invocations it names). EINVALID when neither id is set: there is no index over
+// all invocations. The time range is a key condition on ByInstance; on a command's invocations, which
+// all carry the command's time, it is a filter.
 func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQuery) (runcmd.InvocationPage, error) {
 	limit := pageSize(q.Limit, defaultPage, defaultPage)
 	e := newExprs()
-	var (
-		in       dynamodb.QueryInput
-		keyAttrs []string
-	)
 	switch {
 	case q.CommandID != "" && q.InstanceID != "":
 		inv, err := s.GetInvocation(ctx, q.CommandID, q.InstanceID)
@@ -612,52 +755,109 @@ func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQ
 		if err != nil {
 			return runcmd.InvocationPage{}, err
 		}
+		if !q.Match(inv) {
+			return runcmd.InvocationPage{}, nil
+		}
 		return runcmd.InvocationPage{Invocations: []*runcmd.Invocation{inv}}, nil
+
 	case q.CommandID != "":
-		in = dynamodb.QueryInput{
+		in := dynamodb.QueryInput{
 			TableName:              aws.String(s.invocations),
 			KeyConditionExpression: aws.String(e.name(attrCommandID) + " = " + e.value(str(q.CommandID))),
 			ConsistentRead:         aws.Bool(true),
 		}
-		keyAttrs = []string{attrCommandID, attrInstanceID}
-	case q.InstanceID != "":
-		in = dynamodb.QueryInput{
-			TableName:              aws.String(s.invocations),
-			IndexName:              aws.String(indexByInstance),
-			KeyConditionExpression: aws.String(e.name(attrInstanceID) + " = " + e.value(str(q.InstanceID))),
-			ScanIndexForward:       aws.Bool(false),
+		var filter []string
+		if !q.InvokedAfter.IsZero() {
+			filter = append(filter, e.name(attrRequestedAt)+" >= "+e.value(timeAttr(q.InvokedAfter)))
 		}
-		keyAttrs = []string{attrCommandID, attrInstanceID, attrRequestedKey}
-	default:
-		return runcmd.InvocationPage{}, runcmd.Errorf(runcmd.EINVALID, "", "list invocations needs a command id or an instance id")
-	}
-	in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.attrNames(), e.attrValues()
-	items, next, err := queryPage(ctx, s.client, in, keyAttrs, limit, q.NextToken)
-	if err != nil {
-		return runcmd.InvocationPage{}, fmt.Errorf("list invocations %s/%s: %w", q.CommandID, q.InstanceID, err)
-	}
-	p := runcmd.InvocationPage{NextToken: next}
-	for _, it := range items {
-		inv, _, err := decodeInvocation(it)
+		if !q.InvokedBefore.IsZero() {
+			filter = append(filter, e.name(attrRequestedAt)+" <= "+e.value(timeAttr(q.InvokedBefore)))
+		}
+		if len(filter) > 0 {
+			in.FilterExpression = aws.String(strings.Join(filter, " AND "))
+		}
+		in.ExpressionAttributeNames, in.ExpressionAttributeValues = e.attrNames(), e.attrValues()
+		items, next, err := queryPage(ctx, s.client, in, []string{attrCommandID, attrInstanceID}, limit, q.NextToken)
 		if err != nil {
+			return runcmd.InvocationPage{}, fmt.Errorf("list invocations of %s: %w", q.CommandID, err)
+		}
+		p := runcmd.InvocationPage{NextToken: next}
+		for _, it := range items {
+			inv, _, err := decodeInvocation(it)
+			if err != nil {
+				return runcmd.InvocationPage{}, err
+			}
+			p.Invocations = append(p.Invocations, inv)
+		}
+		return p, nil
+
+	case q.InstanceID != "":
+		lo, hi := requestedRange(q.InvokedAfter, q.InvokedBefore)
+		if lo != "" && hi != "" && lo > hi { // an empty range, which BETWEEN refuses
+			_, err := decodeToken(q.NextToken)
 			return runcmd.InvocationPage{}, err
 		}
-		p.Invocations = append(p.Invocations, inv)
+		keys, next, err := queryPage(ctx, s.client, dynamodb.QueryInput{
+			TableName:                 aws.String(s.invocations),
+			IndexName:                 aws.String(indexByInstance),
+			KeyConditionExpression:    aws.String(e.name(attrInstanceID) + " = " + e.value(str(q.InstanceID)) + keyRange(e, attrRequestedKey, lo, hi)),
+			ExpressionAttributeNames:  e.attrNames(),
+			ExpressionAttributeValues: e.attrValues(),
+			ScanIndexForward:          aws.Bool(false),
+		}, []string{attrCommandID, attrInstanceID, attrRequestedKey}, limit, q.NextToken)
+		if err != nil {
+			return runcmd.InvocationPage{}, fmt.Errorf("list invocations of node %s: %w", q.InstanceID, err)
+		}
+		invs, err := s.invocationsAt(ctx, keys)
+		if err != nil {
+			return runcmd.InvocationPage{}, fmt.Errorf("list invocations of node %s: %w", q.InstanceID, err)
+		}
+		return runcmd.InvocationPage{Invocations: invs, NextToken: next}, nil
 	}
-	return p, nil
+	return runcmd.InvocationPage{}, runcmd.Errorf(runcmd.EINVALID, "", "list invocations needs a command id or an instance id")
 }
 
-// PendingInvocations queries the BySeq local index with a strongly consistent read.
+// invocationsAt reads the invocations that index entries name, in their order, with consistent reads;
+// one that expired since the index was read is left out.
+func (s *CommandStore) invocationsAt(ctx context.Context, entries []item) ([]*runcmd.Invocation, error) {
+	keys := make([]item, len(entries))
+	for i, it := range entries {
+		keys[i] = invocationKey(keyOf(it, attrCommandID), keyOf(it, attrInstanceID))
+	}
+	got, err := batchGet(ctx, s.client, s.invocations, keys, true)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[runcmd.InvocationKey]*runcmd.Invocation{}
+	for _, it := range got {
+		inv, _, err := decodeInvocation(it)
+		if err != nil {
+			return nil, err
+		}
+		byKey[runcmd.InvocationKey{CommandID: inv.CommandID, InstanceID: inv.InstanceID}] = inv
+	}
+	var out []*runcmd.Invocation
+	for _, it := range entries {
+		if inv, ok := byKey[runcmd.InvocationKey{CommandID: keyOf(it, attrCommandID), InstanceID: keyOf(it, attrInstanceID)}]; ok {
+			out = append(out, inv)
+		}
+	}
+	return out, nil
+}
+
+// PendingInvocations queries the sparse Pending local index with a strongly consistent read. An
+// invocation is in it (PendingSeq set) only while it is Pending, and the index projects everything an
+// invocation holds while Pending, so the query alone answers.
 func (s *CommandStore) PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*runcmd.Invocation, error) {
 	e := newExprs()
 	items, _, err := queryPage(ctx, s.client, dynamodb.QueryInput{
 		TableName:                 aws.String(s.invocations),
-		IndexName:                 aws.String(indexBySeq),
-		KeyConditionExpression:    aws.String(e.name(attrCommandID) + " = " + e.value(str(commandID)) + " AND " + e.name(attrSeq) + " > " + e.value(num(afterSeq))),
+		IndexName:                 aws.String(indexPending),
+		KeyConditionExpression:    aws.String(e.name(attrCommandID) + " = " + e.value(str(commandID)) + " AND " + e.name(attrPendingSeq) + " > " + e.value(num(afterSeq))),
 		ExpressionAttributeNames:  e.attrNames(),
 		ExpressionAttributeValues: e.attrValues(),
 		ConsistentRead:            aws.Bool(true),
-	}, []string{attrCommandID, attrInstanceID, attrSeq}, pageSize(limit, defaultInternal, 0), "")
+	}, []string{attrCommandID, attrInstanceID, attrPendingSeq}, pageSize(limit, defaultInternal, 0), "")
 	if err != nil {
 		return nil, fmt.Errorf("pending invocations of %s after %d: %w", commandID, afterSeq, err)
 	}
@@ -675,7 +875,8 @@ func (s *CommandStore) PendingInvocations(ctx context.Context, commandID string,
 // MarkSent writes every move and the command's update in one transaction, each invocation conditioned
 // on still being Pending and the command on being Pending or InProgress. When the transaction is
 // cancelled, the invocations whose condition failed are dropped and the rest tried again; a failed
-// command condition means it is cancelling, ended or gone.
+// command condition means it is cancelling, ended or gone. Each move removes PendingSeq, taking the
+// invocation out of the Pending index.
 func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*runcmd.Invocation, cursor int, at time.Time) ([]*runcmd.Invocation, error) {
 	if len(invs) > 99 {
 		return nil, runcmd.Errorf(runcmd.EINVALID, "", "mark sent: at most 99 invocations per call, got %d", len(invs))
@@ -704,6 +905,7 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 				UpdateExpression: aws.String("SET " + e.name(attrDetail) + " = " + e.value(str(string(runcmd.DetailInProgress))) +
 					", " + e.name(attrSent) + " = " + e.value(boolean(true)) +
 					", " + e.name(attrUpdatedAt) + " = " + e.value(timeAttr(at)) +
+					" REMOVE " + e.name(attrPendingSeq) +
 					" ADD " + e.name(attrVer) + " " + e.value(num(1))),
 				ConditionExpression:       aws.String(e.name(attrDetail) + " = " + e.value(str(string(runcmd.DetailPending)))),
 				ExpressionAttributeNames:  e.attrNames(),
@@ -717,7 +919,7 @@ func (s *CommandStore) MarkSent(ctx context.Context, commandID string, invs []*r
 			Key:       commandKey(commandID),
 			UpdateExpression: aws.String("SET " + e.name(attrCursor) + " = " + e.value(num(cursor)) + ", " + e.name(attrDetail) + " = " + inProgress +
 				" ADD " + e.name(attrDispatched) + " " + e.value(num(len(pending)))),
-			ConditionExpression: aws.String(e.name(attrDetail) + " IN (" + e.value(str(string(runcmd.CommandDetailPending))) + ", " + inProgress + ")"),
+			ConditionExpression:       aws.String(e.name(attrDetail) + " IN (" + e.value(str(string(runcmd.CommandDetailPending))) + ", " + inProgress + ")"),
 			ExpressionAttributeNames:  e.attrNames(),
 			ExpressionAttributeValues: e.attrValues(),
 		}
@@ -944,6 +1146,9 @@ func planTransition(table string, t runcmd.Transition, inv *runcmd.Invocation, v
 		} else {
 			remove = append(remove, e.name(attrResult))
 		}
+	}
+	if inv.Detail == runcmd.DetailPending {
+		remove = append(remove, e.name(attrPendingSeq)) // leaves the Pending index (t.To is never Pending)
 	}
 	var counters []string
 	switch {

@@ -197,6 +197,8 @@ func (s *PatchBaselineStore) UpdateBaseline(ctx context.Context, b *runcmd.Patch
 	}
 	if len(b.Tags) > 0 {
 		set = append(set, e.name(attrTags)+" = "+e.value(stringMap(b.Tags)))
+	} else {
+		remove = append(remove, e.name(attrTags)) // RemoveTagsFromResource took the last one
 	}
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {

@@ -16,7 +16,9 @@ import (
 // Attribute and index names. The tables:
 //
 //	commands     CommandId                 GSI ByRequested (ListPK, RequestedKey)     newest-first listing
-//	invocations  CommandId, InstanceId     LSI BySeq (CommandId, Seq)                  dispatch order
+//	                                       GSI ByDocument (DocumentName, RequestedKey) commands of a document
+//	                                       GSI ByStatus (Detail, RequestedKey)         commands by detail
+//	invocations  CommandId, InstanceId     LSI Pending (CommandId, PendingSeq), sparse dispatch order
 //	                                       GSI ByInstance (InstanceId, RequestedKey)   a node's invocations
 //	                                       GSI Open (OpenShard, ExpiresKey), sparse    open invocations by expiry
 //	instances    InstanceId                GSI ById (ListPK, InstanceId)               all nodes in id order
@@ -29,12 +31,22 @@ import (
 // RequestedKey and ExpiresKey start with a fixed-width UTC time, so they sort in time order; the ids
 // after it make them unique. ByRequested and ById put every item under one constant partition (ListPK):
 // fine for commands and nodes, whose write rates are low; invocations have no such index.
+//
+// Every write to an item is also a write to each index whose projection holds an attribute it changes,
+// costing the size of the index entry. So the list indexes of commands and invocations are KEYS_ONLY
+// (the lister reads the items with BatchGetItem): a command's counters change once per finished
+// invocation and an invocation carries its result (up to hundreds of KB), and neither is then written
+// again to an index. Pending holds an invocation only while it is Pending (PendingSeq is removed by the
+// write that moves it on), and an invocation is never changed while it stays Pending, so its entry is
+// written once and deleted once; it projects what an invocation holds while Pending (pendingProjection),
+// which lets dispatch read a window in one strongly consistent query.
 const (
 	attrCommandID    = "CommandId"
 	attrInstanceID   = "InstanceId"
 	attrListPK       = "ListPK"
 	attrRequestedKey = "RequestedKey"
 	attrSeq          = "Seq"
+	attrPendingSeq   = "PendingSeq" // Seq, present only while the invocation is Pending
 	attrOpenShard    = "OpenShard"
 	attrExpiresKey   = "ExpiresKey"
 	attrTagKey       = "TagKey"
@@ -43,7 +55,9 @@ const (
 	attrExpireAt     = "ExpireAt" // TTL, epoch seconds
 
 	indexByRequested = "ByRequested"
-	indexBySeq       = "BySeq"
+	indexByDocument  = "ByDocument"
+	indexByStatus    = "ByStatus"
+	indexPending     = "Pending"
 	indexByInstance  = "ByInstance"
 	indexOpen        = "Open"
 	indexByID        = "ById"
@@ -109,12 +123,20 @@ func enableTTL(ctx context.Context, client *dynamodb.Client, table string) error
 	return nil
 }
 
+// pendingProjection is what the Pending index holds besides the keys: every attribute decodeInvocation
+// reads, none of which changes while the invocation stays in the index (infra/runcmd.yaml lists the
+// same, in this order).
+var pendingProjection = []string{
+	attrSeq, attrInstanceName, attrPlatformType, attrQueueURL, attrDocumentName, attrComment, attrRequestedAt,
+	attrExpiresAt, attrExecTimeout, attrDetail, attrSent, attrUpdatedAt, attrResult, attrResultGz, attrNotify,
+}
+
 func tableSpecs(res config.Resources) []*dynamodb.CreateTableInput {
 	attrs := func(names ...string) []types.AttributeDefinition {
 		var out []types.AttributeDefinition
 		for _, n := range names {
 			t := types.ScalarAttributeTypeS
-			if n == attrSeq {
+			if n == attrPendingSeq {
 				t = types.ScalarAttributeTypeN
 			}
 			out = append(out, types.AttributeDefinition{AttributeName: aws.String(n), AttributeType: t})
@@ -136,24 +158,27 @@ func tableSpecs(res config.Resources) []*dynamodb.CreateTableInput {
 		{
 			TableName:            aws.String(res.CommandsTable),
 			BillingMode:          types.BillingModePayPerRequest,
-			AttributeDefinitions: attrs(attrCommandID, attrListPK, attrRequestedKey),
+			AttributeDefinitions: attrs(attrCommandID, attrListPK, attrRequestedKey, attrDocumentName, attrDetail),
 			KeySchema:            keys(attrCommandID, ""),
 			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-				gsi(indexByRequested, attrListPK, attrRequestedKey, types.ProjectionTypeAll),
+				gsi(indexByRequested, attrListPK, attrRequestedKey, types.ProjectionTypeKeysOnly),
+				gsi(indexByDocument, attrDocumentName, attrRequestedKey, types.ProjectionTypeKeysOnly),
+				gsi(indexByStatus, attrDetail, attrRequestedKey, types.ProjectionTypeKeysOnly),
 			},
 		},
 		{
 			TableName:            aws.String(res.InvocationsTable),
 			BillingMode:          types.BillingModePayPerRequest,
-			AttributeDefinitions: attrs(attrCommandID, attrInstanceID, attrSeq, attrRequestedKey, attrOpenShard, attrExpiresKey),
+			AttributeDefinitions: attrs(attrCommandID, attrInstanceID, attrPendingSeq, attrRequestedKey, attrOpenShard, attrExpiresKey),
 			KeySchema:            keys(attrCommandID, attrInstanceID),
 			LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
-				IndexName:  aws.String(indexBySeq),
-				KeySchema:  keys(attrCommandID, attrSeq),
-				Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+				IndexName: aws.String(indexPending),
+				KeySchema: keys(attrCommandID, attrPendingSeq),
+				Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude,
+					NonKeyAttributes: pendingProjection},
 			}},
 			GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
-				gsi(indexByInstance, attrInstanceID, attrRequestedKey, types.ProjectionTypeAll),
+				gsi(indexByInstance, attrInstanceID, attrRequestedKey, types.ProjectionTypeKeysOnly),
 				gsi(indexOpen, attrOpenShard, attrExpiresKey, types.ProjectionTypeKeysOnly),
 			},
 		},

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"maps"
@@ -33,6 +34,8 @@ const (
 	attrExpirationDate      = "ExpirationDate"
 	attrCreatedDate         = "CreatedDate"
 	attrPublicKey           = "PublicKey"
+	// attrCredentialsSignedAt is the signing time of the last credentials request accepted from a node.
+	attrCredentialsSignedAt = "CredentialsSignedAt"
 
 	attrDay      = "Day"
 	attrEventKey = "EventKey"
@@ -48,6 +51,8 @@ var (
 	_ runcmd.ActivationStore = (*ActivationStore)(nil)
 	_ runcmd.NodeRegistry    = (*InstanceStore)(nil)
 	_ runcmd.AuditStore      = (*AuditStore)(nil)
+
+	_ runcmd.CredentialRequestLedger = (*InstanceStore)(nil)
 )
 
 // trustTableSpecs are the activations and audit tables, for CreateTables.
@@ -267,6 +272,47 @@ func (s *ActivationStore) ClaimRegistration(ctx context.Context, id string, now 
 		id, a.RegistrationLimit)
 }
 
+// ReleaseRegistration subtracts one from RegistrationsCount, conditioned on the activation existing and
+// the count being above zero. It is a TransactWriteItems of one update, not an UpdateItem, for the
+// transaction's idempotency: the SDK fills in a ClientRequestToken once and sends the same one on each of
+// its retries, so a retry of a release whose answer was lost is not applied twice (DynamoDB remembers
+// tokens for ten minutes). A second decrement would hand out a slot that a registered node holds.
+func (s *ActivationStore) ReleaseRegistration(ctx context.Context, id string) error {
+	e := newExprs()
+	count := e.name(attrRegistrationsCount)
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       activationKey(id),
+		UpdateExpression:          aws.String("SET " + count + " = " + count + " - " + e.value(num(1))),
+		ConditionExpression:       aws.String("attribute_exists(" + e.name(attrActivationID) + ") AND " + count + " > " + e.value(num(0))),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	}}}}
+	for attempt := range maxAttempts {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		_, err := s.client.TransactWriteItems(ctx, in)
+		reasons, cancelled := cancelReasons(err)
+		switch {
+		case err == nil:
+			return nil
+		case !cancelled:
+			return fmt.Errorf("release registration of %s: %w", id, err)
+		case len(reasons) > 0 && reasons[0] == codeConditionFailed:
+			if _, err := s.GetActivation(ctx, id); err != nil {
+				return err
+			}
+			return runcmd.Errorf(runcmd.ECONFLICT, "", "activation %s has no registration to release", id)
+		}
+		// A conflict with a concurrent claim: nothing was applied, so a new transaction (a new token) is
+		// safe.
+	}
+	return fmt.Errorf("release registration of %s: still contended after %d attempts", id, maxAttempts)
+}
+
 // registrationFields are the attributes a registration sets on a node.
 func registrationFields(n *runcmd.Instance) item {
 	it := item{
@@ -402,6 +448,42 @@ func (s *InstanceStore) PingInstance(ctx context.Context, hb runcmd.Heartbeat) e
 		return nodeNotRegistered(hb.InstanceID)
 	}
 	return nil // a newer heartbeat was recorded
+}
+
+// AcceptCredentialRequest moves the node's CredentialsSignedAt to signedAt in one conditional update: the
+// node must exist with publicKey, and signedAt must be later than the stored time (fixed-width UTC times
+// compare as strings). When the condition fails it reads the node to tell a missing node from a replay.
+func (s *InstanceStore) AcceptCredentialRequest(ctx context.Context, id string, publicKey ed25519.PublicKey, signedAt time.Time) error {
+	e := newExprs()
+	at := e.name(attrCredentialsSignedAt)
+	t := e.value(timeAttr(signedAt))
+	cond := "attribute_exists(" + e.name(attrInstanceID) + ") AND " + e.name(attrPublicKey) + " = " +
+		e.value(&types.AttributeValueMemberB{Value: publicKey}) + " AND (attribute_not_exists(" + at + ") OR " + at + " < " + t + ")"
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.instances),
+		Key:                       instanceKey(id),
+		UpdateExpression:          aws.String("SET " + at + " = " + t),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.attrNames(),
+		ExpressionAttributeValues: e.attrValues(),
+	})
+	if err == nil {
+		return nil
+	}
+	if !isConditionFailed(err) {
+		return fmt.Errorf("accept credentials request of %s: %w", id, err)
+	}
+	got, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(s.instances), Key: instanceKey(id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return fmt.Errorf("accept credentials request of %s: %w", id, err)
+	}
+	if len(got.Item) == 0 {
+		return nodeNotRegistered(id)
+	}
+	return runcmd.Errorf(runcmd.ECONFLICT, "", "managed node %s: a credentials request signed at %s is not later than the last one accepted, or its key changed",
+		id, signedAt.UTC().Format(time.RFC3339Nano))
 }
 
 // decodeRegistration reads the registration attributes of a node item into n.

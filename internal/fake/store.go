@@ -86,25 +86,23 @@ func (s *CommandStore) GetCommand(ctx context.Context, commandID string) (*runcm
 	return cloneCommand(c), nil
 }
 
-// ListCommands returns a page of commands, newest first (ties broken by command id, descending).
+// ListCommands returns a page of the commands that match q, newest first (ties broken by command id,
+// descending).
 func (s *CommandStore) ListCommands(ctx context.Context, q runcmd.CommandQuery) (runcmd.CommandPage, error) {
+	if _, _, err := q.Details(); err != nil {
+		return runcmd.CommandPage{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var all []*runcmd.Command
 	for _, c := range s.cmds {
-		if q.CommandID != "" && c.CommandID != q.CommandID {
+		if !q.Match(c) {
 			continue
 		}
 		if q.InstanceID != "" {
 			if _, ok := s.invs[c.CommandID][q.InstanceID]; !ok {
 				continue
 			}
-		}
-		if !q.InvokedAfter.IsZero() && c.RequestedAt.Before(q.InvokedAfter) {
-			continue
-		}
-		if !q.InvokedBefore.IsZero() && c.RequestedAt.After(q.InvokedBefore) {
-			continue
 		}
 		all = append(all, c)
 	}
@@ -170,8 +168,8 @@ func (s *CommandStore) GetInvocation(ctx context.Context, commandID, instanceID 
 }
 
 // ListInvocations returns a page of the invocations of one command (by instance id), of one node
-// (newest first) or the single pair. EINVALID when neither id is set: there is no index over all
-// invocations.
+// (newest first) or the single pair, within q's time range. EINVALID when neither id is set: there is no
+// index over all invocations.
 func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQuery) (runcmd.InvocationPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,16 +181,21 @@ func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQ
 	)
 	switch {
 	case q.CommandID != "" && q.InstanceID != "":
-		if inv, ok := s.invs[q.CommandID][q.InstanceID]; ok {
+		if inv, ok := s.invs[q.CommandID][q.InstanceID]; ok && q.Match(inv) {
 			got = []*runcmd.Invocation{inv}
 		}
 	case q.CommandID != "":
-		all := slices.Collect(maps.Values(s.invs[q.CommandID]))
+		var all []*runcmd.Invocation
+		for _, inv := range s.invs[q.CommandID] {
+			if q.Match(inv) {
+				all = append(all, inv)
+			}
+		}
 		got, next, err = page(all, func(i *runcmd.Invocation) string { return i.InstanceID }, false, limit, q.NextToken)
 	case q.InstanceID != "":
 		var all []*runcmd.Invocation
 		for _, byNode := range s.invs {
-			if inv, ok := byNode[q.InstanceID]; ok {
+			if inv, ok := byNode[q.InstanceID]; ok && q.Match(inv) {
 				all = append(all, inv)
 			}
 		}
@@ -211,13 +214,14 @@ func (s *CommandStore) ListInvocations(ctx context.Context, q runcmd.InvocationQ
 	return p, nil
 }
 
-// PendingInvocations returns up to limit invocations of a command with Seq > afterSeq, in Seq order.
+// PendingInvocations returns up to limit Pending invocations of a command with Seq > afterSeq, in Seq
+// order.
 func (s *CommandStore) PendingInvocations(ctx context.Context, commandID string, afterSeq, limit int) ([]*runcmd.Invocation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*runcmd.Invocation
 	for _, inv := range s.invs[commandID] {
-		if inv.Seq > afterSeq {
+		if inv.Seq > afterSeq && inv.Detail == runcmd.DetailPending {
 			out = append(out, inv)
 		}
 	}

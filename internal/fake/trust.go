@@ -1,8 +1,10 @@
 package fake
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"maps"
 	"slices"
@@ -17,6 +19,8 @@ var (
 	_ runcmd.NodeRegistry    = (*InstanceStore)(nil)
 	_ runcmd.AuditStore      = (*AuditStore)(nil)
 	_ runcmd.NodeQueueAdmin  = (*NodeQueue)(nil)
+
+	_ runcmd.CredentialRequestLedger = (*CredentialLedger)(nil)
 )
 
 func notSent(commandID, instanceID string) error {
@@ -112,6 +116,21 @@ func (s *ActivationStore) ClaimRegistration(ctx context.Context, id string, now 
 	}
 	a.RegistrationsCount++
 	return cloneActivation(a), nil
+}
+
+// ReleaseRegistration gives back one counted registration.
+func (s *ActivationStore) ReleaseRegistration(ctx context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.acts[id]
+	if !ok {
+		return activationNotFound(id)
+	}
+	if a.RegistrationsCount <= 0 {
+		return runcmd.Errorf(runcmd.ECONFLICT, "", "activation %s has no registration to release", id)
+	}
+	a.RegistrationsCount--
+	return nil
 }
 
 // claimable explains why a may not register another node at now, or returns nil. The DynamoDB adapter
@@ -256,4 +275,44 @@ func (s *InstanceStore) Node(t interface {
 		t.Fatalf("node %s does not exist", id)
 	}
 	return cloneInstance(n)
+}
+
+// CredentialLedger is an in-memory runcmd.CredentialRequestLedger over the nodes of an InstanceStore.
+// Like the DynamoDB adapter, which keeps the time on the node's item, it forgets a node's time when the
+// node is deleted.
+type CredentialLedger struct {
+	insts *InstanceStore
+	mu    sync.Mutex
+	last  map[string]ledgerEntry
+}
+
+type ledgerEntry struct {
+	node *runcmd.Instance // the record the time belongs to; a node created again is another record
+	at   time.Time
+}
+
+// NewCredentialLedger returns a ledger that checks nodes and their keys in insts.
+func NewCredentialLedger(insts *InstanceStore) *CredentialLedger {
+	return &CredentialLedger{insts: insts, last: map[string]ledgerEntry{}}
+}
+
+// AcceptCredentialRequest records signedAt for a node registered with publicKey, if later than the last.
+func (l *CredentialLedger) AcceptCredentialRequest(ctx context.Context, id string, publicKey ed25519.PublicKey, signedAt time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.insts.mu.Lock()
+	defer l.insts.mu.Unlock()
+	n, ok := l.insts.nodes[id]
+	if !ok {
+		return runcmd.Errorf(runcmd.ENOTFOUND, "InvalidInstanceId", "managed node %s is not registered", id)
+	}
+	if !bytes.Equal(n.PublicKey, publicKey) {
+		return runcmd.Errorf(runcmd.ECONFLICT, "", "managed node %s has another registered key", id)
+	}
+	if last, ok := l.last[id]; ok && last.node == n && !signedAt.After(last.at) {
+		return runcmd.Errorf(runcmd.ECONFLICT, "", "managed node %s: a credentials request signed at %s is not later than the last one accepted",
+			id, signedAt.UTC().Format(time.RFC3339Nano))
+	}
+	l.last[id] = ledgerEntry{node: n, at: signedAt}
+	return nil
 }

@@ -419,7 +419,7 @@ func (a *API) DeleteDocument(ctx context.Context, in DeleteDocumentInput) error 
 	return nil
 }
 
-// AddTagsToResource adds or overwrites tags on a document or a managed node.
+// AddTagsToResource adds or overwrites tags on a document, a managed node or a patch baseline.
 func (a *API) AddTagsToResource(ctx context.Context, resourceType, resourceID string, tags map[string]string) error {
 	if err := checkTags(tags); err != nil {
 		return err
@@ -439,11 +439,14 @@ func (a *API) AddTagsToResource(ctx context.Context, resourceType, resourceID st
 			return fmt.Errorf("tag managed node %s: %w", resourceID, err)
 		}
 		return nil
+	case ResourceTypePatchBaseline:
+		return a.AddPatchBaselineTags(ctx, resourceID, tags)
 	}
 	return invalidResourceType(resourceType)
 }
 
-// RemoveTagsFromResource removes tag keys from a document or a managed node; absent keys are ignored.
+// RemoveTagsFromResource removes tag keys from a document, a managed node or a patch baseline; absent
+// keys are ignored.
 func (a *API) RemoveTagsFromResource(ctx context.Context, resourceType, resourceID string, keys []string) error {
 	for _, k := range keys {
 		if err := checkTagKey(k); err != nil {
@@ -465,11 +468,14 @@ func (a *API) RemoveTagsFromResource(ctx context.Context, resourceType, resource
 			return fmt.Errorf("untag managed node %s: %w", resourceID, err)
 		}
 		return nil
+	case ResourceTypePatchBaseline:
+		return a.RemovePatchBaselineTags(ctx, resourceID, keys)
 	}
 	return invalidResourceType(resourceType)
 }
 
-// ListTagsForResource returns the tags of a document or a managed node. Built-in documents have none.
+// ListTagsForResource returns the tags of a document, a managed node or a patch baseline. Built-in
+// documents and AWS-owned baselines have none.
 func (a *API) ListTagsForResource(ctx context.Context, resourceType, resourceID string) (map[string]string, error) {
 	switch resourceType {
 	case ResourceTypeDocument:
@@ -496,6 +502,8 @@ func (a *API) ListTagsForResource(ctx context.Context, resourceType, resourceID 
 			return nil, runcmd.Errorf(runcmd.ENOTFOUND, "InvalidResourceId", "Managed node %s does not exist.", resourceID)
 		}
 		return maps.Clone(n.Tags), nil
+	case ResourceTypePatchBaseline:
+		return a.ListPatchBaselineTags(ctx, resourceID)
 	}
 	return nil, invalidResourceType(resourceType)
 }
@@ -522,7 +530,7 @@ func resourceNotFound(err error, kind, id string) error {
 }
 
 func invalidResourceType(t string) error {
-	types := []string{ResourceTypeDocument, ResourceTypeManagedInstance}
+	types := []string{ResourceTypeDocument, ResourceTypeManagedInstance, ResourceTypePatchBaseline}
 	return runcmd.Errorf(runcmd.EINVALID, "InvalidResourceType",
-		"Resource type %q is not supported: runcmd tags %s.", t, strings.Join(slices.Sorted(slices.Values(types)), " and "))
+		"Resource type %q is not supported: runcmd tags %s.", t, strings.Join(slices.Sorted(slices.Values(types)), ", "))
 }

@@ -705,7 +705,7 @@ func TestTagOperations(t *testing.T) {
 			return err
 		}, runcmd.ENOTFOUND, "InvalidResourceId"},
 		{"other resource type", func() error { return api.AddTagsToResource(ctx, "Parameter", "x", map[string]string{"a": "b"}) }, runcmd.EINVALID, "InvalidResourceType"},
-		{"list other resource type", func() error { _, err := api.ListTagsForResource(ctx, "PatchBaseline", "pb-1"); return err }, runcmd.EINVALID, "InvalidResourceType"},
+		{"list other resource type", func() error { _, err := api.ListTagsForResource(ctx, "MaintenanceWindow", "mw-1"); return err }, runcmd.EINVALID, "InvalidResourceType"},
 		{"aws: key", func() error { return api.AddTagsToResource(ctx, "Document", "doc", map[string]string{"aws:x": "b"}) }, runcmd.EINVALID, "InvalidTag"},
 		{"remove aws: key", func() error { return api.RemoveTagsFromResource(ctx, "Document", "doc", []string{"aws:x"}) }, runcmd.EINVALID, "InvalidTag"},
 		{"too many at once", func() error { return api.AddTagsToResource(ctx, "Document", "doc", manyTags(51)) }, runcmd.ELIMIT, "TooManyTagsError"},

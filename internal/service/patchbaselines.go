@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -93,6 +94,9 @@ func (p *Patching) CreatePatchBaseline(ctx context.Context, in CreatePatchBaseli
 	b := in.Baseline.Clone()
 	b.BaselineID = ""
 	if err := b.Validate(); err != nil {
+		return "", err
+	}
+	if err := checkTags(in.Tags); err != nil {
 		return "", err
 	}
 	b.BaselineID = p.newBaselineID(in.ClientToken)
@@ -310,6 +314,84 @@ func (p *Patching) DeletePatchBaseline(ctx context.Context, id string) (string, 
 		return "", fmt.Errorf("delete patch baseline %s: %w", id, err)
 	}
 	return id, nil
+}
+
+// ResourceTypePatchBaseline is the tagging operations' resource type for patch baselines; the
+// resource id is the baseline id (pb-...).
+const ResourceTypePatchBaseline = "PatchBaseline"
+
+// taggableBaseline returns a stored baseline for a tagging operation. Unknown baselines are
+// InvalidResourceId, the tagging operations' not-found error; AWS-owned ones can't be tagged.
+func (p *Patching) taggableBaseline(ctx context.Context, id string) (*runcmd.PatchBaseline, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if patch.IsPredefined(id) {
+		return nil, runcmd.Errorf(runcmd.EINVALID, "InvalidResourceId", "Patch baseline %s is owned by AWS and can't be tagged.", id)
+	}
+	rec, err := p.Baselines.GetBaseline(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("tags of patch baseline %s: %w", id, resourceNotFound(err, "patch baseline", id))
+	}
+	return rec, nil
+}
+
+// AddPatchBaselineTags adds or overwrites tags on a user baseline (AddTagsToResource). A baseline
+// carries at most MaxDocumentTags tags, the AWS-wide per-resource limit: TooManyTagsError beyond.
+// Tagging does not change the baseline's ModifiedDate. The store has no tag-only write, so a tag
+// change races with a concurrent UpdatePatchBaseline of the same baseline (the later write wins).
+func (p *Patching) AddPatchBaselineTags(ctx context.Context, id string, tags map[string]string) error {
+	rec, err := p.taggableBaseline(ctx, id)
+	if err != nil {
+		return err
+	}
+	merged := maps.Clone(rec.Tags)
+	if merged == nil {
+		merged = map[string]string{}
+	}
+	maps.Copy(merged, tags)
+	if len(merged) > runcmd.MaxDocumentTags {
+		return runcmd.Errorf(runcmd.ELIMIT, "TooManyTagsError", "A resource can carry at most %d tags; patch baseline %s would carry %d.",
+			runcmd.MaxDocumentTags, id, len(merged))
+	}
+	rec.Tags = merged
+	if err := p.Baselines.UpdateBaseline(ctx, rec); err != nil {
+		return fmt.Errorf("tag patch baseline %s: %w", id, resourceNotFound(err, "patch baseline", id))
+	}
+	return nil
+}
+
+// RemovePatchBaselineTags removes tag keys from a user baseline; absent keys are ignored.
+func (p *Patching) RemovePatchBaselineTags(ctx context.Context, id string, keys []string) error {
+	rec, err := p.taggableBaseline(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		delete(rec.Tags, k)
+	}
+	if err := p.Baselines.UpdateBaseline(ctx, rec); err != nil {
+		return fmt.Errorf("untag patch baseline %s: %w", id, resourceNotFound(err, "patch baseline", id))
+	}
+	return nil
+}
+
+// ListPatchBaselineTags returns a baseline's tags; AWS-owned baselines have none.
+func (p *Patching) ListPatchBaselineTags(ctx context.Context, id string) (map[string]string, error) {
+	if err := p.ready(); err != nil {
+		return nil, err
+	}
+	if patch.IsPredefined(id) {
+		return map[string]string{}, nil
+	}
+	rec, err := p.taggableBaseline(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Tags == nil {
+		return map[string]string{}, nil
+	}
+	return rec.Tags, nil
 }
 
 // PatchFilter is a PatchOrchestratorFilter (DescribePatchBaselines, DescribePatchGroups,
@@ -640,7 +722,8 @@ const SnapshotDataURLPrefix = "data:application/json;base64,"
 // GetDeployablePatchSnapshotForInstance resolves the node's baseline — BaselineOverride if given,
 // else the one registered for the node's patch group (tag "Patch Group" or "PatchGroup") on its
 // operating system, else the operating system's default — and freezes it under SnapshotId: the same
-// id, system and group return the same snapshot for three days, whatever happens to the baseline.
+// id, system and group return the same snapshot for three days, whatever happens to the baseline or
+// the override.
 func (p *Patching) GetDeployablePatchSnapshotForInstance(ctx context.Context, instanceID, snapshotID string, override *patch.Baseline) (SnapshotOutput, error) {
 	if err := p.ready(); err != nil {
 		return SnapshotOutput{}, err
@@ -666,13 +749,12 @@ func (p *Patching) GetDeployablePatchSnapshotForInstance(ctx context.Context, in
 			return SnapshotOutput{}, runcmd.Errorf(runcmd.EINVALID, patch.ErrValidation,
 				"BaselineOverride is for %s but %s runs %s.", b.OperatingSystem.OrDefault(), instanceID, os)
 		}
-		b.BaselineID = cmp.Or(b.BaselineID, "BaselineOverride")
-		if b.Name == "" {
-			b.Name = "BaselineOverride"
-		}
+		// An override has no id nor name of its own; the names it gets here only label the snapshot.
+		b.BaselineID, b.Name = "", cmp.Or(b.Name, "BaselineOverride")
 		if err := b.Validate(); err != nil {
 			return SnapshotOutput{}, err
 		}
+		b.BaselineID = "BaselineOverride"
 	} else {
 		id, err := p.groupBaseline(ctx, group, os)
 		if err != nil {
@@ -690,11 +772,11 @@ func (p *Patching) GetDeployablePatchSnapshotForInstance(ctx context.Context, in
 	if err != nil {
 		return SnapshotOutput{}, fmt.Errorf("snapshot %s: encode: %w", snapshotID, err)
 	}
+	// Overrides are frozen too: SSM's SnapshotId "takes precedence over the patch baseline override",
+	// so a fleet run whose override file changes midway still patches alike.
 	rec := &runcmd.PatchSnapshot{SnapshotID: snapshotID, OperatingSystem: string(os), PatchGroup: group, Body: body, CreatedAt: snap.CreatedTime}
-	if override == nil {
-		if rec, err = p.Baselines.PutSnapshot(ctx, rec, patch.SnapshotReuse); err != nil {
-			return SnapshotOutput{}, fmt.Errorf("snapshot %s: %w", snapshotID, err)
-		}
+	if rec, err = p.Baselines.PutSnapshot(ctx, rec, patch.SnapshotReuse); err != nil {
+		return SnapshotOutput{}, fmt.Errorf("snapshot %s: %w", snapshotID, err)
 	}
 	return SnapshotOutput{InstanceID: instanceID, SnapshotID: snapshotID,
 		SnapshotDownloadURL: SnapshotDataURLPrefix + base64.StdEncoding.EncodeToString(rec.Body),

@@ -17,39 +17,24 @@ const (
 	defaultInstancesLimit = 10
 )
 
-// ListCommands returns a page of commands, newest first. CommandId and InstanceId select through the
-// store's keys and indexes; the remaining filters are applied to what those return.
+// ListCommands returns a page of commands, newest first. Every filter goes to the store, which selects
+// by key or index (CommandQuery); repeated filter keys are ANDed here into one query, or answer nothing
+// when they cannot both hold.
 func (a *API) ListCommands(ctx context.Context, in ListCommandsInput) (runcmd.CommandPage, error) {
-	q := runcmd.CommandQuery{CommandID: in.CommandID, InstanceID: in.InstanceID, NextToken: in.NextToken}
-	var keep []func(*runcmd.Command) bool
+	q := runcmd.CommandQuery{CommandID: in.CommandID, InstanceID: in.InstanceID, NextToken: in.NextToken,
+		Limit: cmpOrInt(in.MaxResults, defaultListLimit)}
+	none := false
 	for _, f := range in.Filters {
-		pred, err := commandFilter(f, &q)
+		ok, err := commandFilter(f, &q)
 		if err != nil {
 			return runcmd.CommandPage{}, err
 		}
-		if pred != nil {
-			keep = append(keep, pred)
-		}
+		none = none || !ok
 	}
-	limit := cmpOrInt(in.MaxResults, defaultListLimit)
-	var out runcmd.CommandPage
-	for {
-		q.Limit = limit - len(out.Commands)
-		page, err := a.Commands.ListCommands(ctx, q)
-		if err != nil {
-			return runcmd.CommandPage{}, err
-		}
-		for _, c := range page.Commands {
-			if all(keep, c) {
-				out.Commands = append(out.Commands, c)
-			}
-		}
-		out.NextToken = page.NextToken
-		if page.NextToken == "" || len(out.Commands) >= limit {
-			return out, nil
-		}
-		q.NextToken = page.NextToken
+	if none {
+		return runcmd.CommandPage{}, nil
 	}
+	return a.Commands.ListCommands(ctx, q)
 }
 
 func all[T any](preds []func(T) bool, v T) bool {
@@ -61,63 +46,80 @@ func all[T any](preds []func(T) bool, v T) bool {
 	return true
 }
 
-// commandFilter turns one ListCommands filter into a store query bound or a predicate.
-func commandFilter(f Filter, q *runcmd.CommandQuery) (func(*runcmd.Command) bool, error) {
+// commandFilter adds one ListCommands filter to q. ok is false when it contradicts a filter with the same
+// key already added (two document names, two stages, disjoint statuses), so nothing can match.
+func commandFilter(f Filter, q *runcmd.CommandQuery) (ok bool, err error) {
 	switch f.Key {
 	case "InvokedAfter", "InvokedBefore":
 		t, err := time.Parse(time.RFC3339, f.Value)
 		if err != nil {
-			return nil, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterValue", "Filter %s needs an ISO-8601 time such as 2024-07-07T00:00:00Z, not %q.", f.Key, f.Value)
+			return false, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterValue", "Filter %s needs an ISO-8601 time such as 2024-07-07T00:00:00Z, not %q.", f.Key, f.Value)
 		}
-		if f.Key == "InvokedAfter" {
+		if f.Key == "InvokedAfter" && t.After(q.InvokedAfter) {
 			q.InvokedAfter = t
-		} else {
+		}
+		if f.Key == "InvokedBefore" && (q.InvokedBefore.IsZero() || t.Before(q.InvokedBefore)) {
 			q.InvokedBefore = t
 		}
-		return nil, nil
+		return true, nil
 	case "DocumentName":
-		return func(c *runcmd.Command) bool { return c.DocumentName == f.Value }, nil
+		ok = q.DocumentName == "" || q.DocumentName == f.Value
+		q.DocumentName = f.Value
+		return ok, nil
 	case "ExecutionStage":
-		switch f.Value {
-		case "Executing":
-			return func(c *runcmd.Command) bool { return !c.Detail.Terminal() }, nil
-		case "Complete":
-			return func(c *runcmd.Command) bool { return c.Detail.Terminal() }, nil
+		if _, _, err := (runcmd.CommandQuery{ExecutionStage: f.Value}).Details(); err != nil {
+			return false, err
 		}
-		return nil, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterValue", "ExecutionStage must be Executing or Complete, not %q.", f.Value)
+		ok = q.ExecutionStage == "" || q.ExecutionStage == f.Value
+		q.ExecutionStage = f.Value
+		return ok, nil
 	case "Status":
-		return commandStatusFilter(f.Value)
+		return narrowStatus(q, f.Value)
 	}
-	return nil, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterKey", "Filter key %q is not supported.", f.Key)
+	return false, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterKey", "Filter key %q is not supported.", f.Key)
 }
 
-// commandStatusFilter matches a Status filter value: either a CommandStatus (TimedOut covers both
-// timeouts) or a detail token such as Incomplete or NoInstancesInTag.
-func commandStatusFilter(v string) (func(*runcmd.Command) bool, error) {
-	switch runcmd.CommandStatus(v) {
-	case runcmd.CommandPending, runcmd.CommandInProgress, runcmd.CommandSuccess, runcmd.CommandCancelled,
-		runcmd.CommandFailed, runcmd.CommandTimedOut, runcmd.CommandCancelling:
-		return func(c *runcmd.Command) bool { return string(c.Status()) == v }, nil
+// narrowStatus ANDs a Status filter value into q. The details two values allow are either disjoint or
+// one within the other (Incomplete within Failed, DeliveryTimedOut within TimedOut), so the AND is the
+// narrower value, or nothing.
+func narrowStatus(q *runcmd.CommandQuery, v string) (ok bool, err error) {
+	add, _, err := (runcmd.CommandQuery{Status: v}).Details()
+	if err != nil {
+		return false, err
 	}
-	switch runcmd.CommandDetail(v) {
-	case runcmd.CommandDetailAccessDenied, runcmd.CommandDetailDeliveryTimedOut, runcmd.CommandDetailExecutionTimedOut,
-		runcmd.CommandDetailIncomplete, runcmd.CommandDetailNoInstancesInTag:
-		return func(c *runcmd.Command) bool { return string(c.Detail) == v }, nil
-	case "LimitExceeded":
-		return func(*runcmd.Command) bool { return false }, nil // runcmd has no pending-invocation quota
+	if q.Status == "" {
+		q.Status = v
+		return true, nil
 	}
-	return nil, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterValue", "Status filter value %q is not valid.", v)
+	have, _, err := (runcmd.CommandQuery{Status: q.Status}).Details()
+	if err != nil {
+		return false, err
+	}
+	within := func(a, b []runcmd.CommandDetail) bool {
+		return !slices.ContainsFunc(a, func(d runcmd.CommandDetail) bool { return !slices.Contains(b, d) })
+	}
+	switch {
+	case within(have, add):
+		return len(have) > 0, nil
+	case within(add, have):
+		q.Status = v
+		return len(add) > 0, nil
+	}
+	return false, nil
 }
 
-// ListCommandInvocations returns a page of invocations of one command or of one node.
+// ListCommandInvocations returns a page of invocations of one command or of one node. The ids select
+// by key or index, and InvokedAfter/InvokedBefore go to the store as bounds of that selection; Status and
+// DocumentName are checked on what it returns, a set bounded by one command's targets or by what one
+// node ran in the retention period (docs/compatibility.md).
 func (a *API) ListCommandInvocations(ctx context.Context, in ListCommandInvocationsInput) (ListCommandInvocationsOutput, error) {
 	if in.CommandID == "" && in.InstanceID == "" {
 		// Without either SSM lists every invocation; runcmd keeps list calls on indexes, so it asks
 		// for one (docs/compatibility.md).
 		return ListCommandInvocationsOutput{}, runcmd.Errorf(runcmd.EINVALID, "ValidationException", "Specify CommandId or InstanceId.")
 	}
+	q := runcmd.InvocationQuery{CommandID: in.CommandID, InstanceID: in.InstanceID, NextToken: in.NextToken}
 	var keep []func(*runcmd.Invocation) bool
-	var after, before time.Time
 	for _, f := range in.Filters {
 		switch f.Key {
 		case "InvokedAfter", "InvokedBefore":
@@ -125,10 +127,11 @@ func (a *API) ListCommandInvocations(ctx context.Context, in ListCommandInvocati
 			if err != nil {
 				return ListCommandInvocationsOutput{}, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterValue", "Filter %s needs an ISO-8601 time, not %q.", f.Key, f.Value)
 			}
-			if f.Key == "InvokedAfter" {
-				after = t
-			} else {
-				before = t
+			if f.Key == "InvokedAfter" && t.After(q.InvokedAfter) {
+				q.InvokedAfter = t
+			}
+			if f.Key == "InvokedBefore" && (q.InvokedBefore.IsZero() || t.Before(q.InvokedBefore)) {
+				q.InvokedBefore = t
 			}
 		case "DocumentName":
 			keep = append(keep, func(i *runcmd.Invocation) bool { return i.DocumentName == f.Value })
@@ -142,22 +145,21 @@ func (a *API) ListCommandInvocations(ctx context.Context, in ListCommandInvocati
 			return ListCommandInvocationsOutput{}, runcmd.Errorf(runcmd.EINVALID, "InvalidFilterKey", "Filter key %q is not supported.", f.Key)
 		}
 	}
-	if !after.IsZero() {
-		keep = append(keep, func(i *runcmd.Invocation) bool { return !i.RequestedAt.Before(after) })
-	}
-	if !before.IsZero() {
-		keep = append(keep, func(i *runcmd.Invocation) bool { return !i.RequestedAt.After(before) })
-	}
 
+	cmds := map[string]*runcmd.Command{}
 	if in.CommandID != "" {
-		if _, err := a.Commands.GetCommand(ctx, in.CommandID); err != nil {
+		cmd, err := a.Commands.GetCommand(ctx, in.CommandID)
+		if err != nil {
 			return ListCommandInvocationsOutput{}, err
 		}
+		if !(runcmd.CommandQuery{InvokedAfter: q.InvokedAfter, InvokedBefore: q.InvokedBefore}).Match(cmd) {
+			// Its invocations carry its time: none can be in the range.
+			return ListCommandInvocationsOutput{}, nil
+		}
+		cmds[cmd.CommandID] = cmd
 	}
 	limit := cmpOrInt(in.MaxResults, defaultListLimit)
-	q := runcmd.InvocationQuery{CommandID: in.CommandID, InstanceID: in.InstanceID, NextToken: in.NextToken}
 	var out ListCommandInvocationsOutput
-	cmds := map[string]*runcmd.Command{}
 	for {
 		q.Limit = limit - len(out.Invocations)
 		page, err := a.Commands.ListInvocations(ctx, q)

@@ -20,8 +20,9 @@ import (
 )
 
 // Registry registers managed nodes: it keeps activations, exchanges one for a managed-instance id and
-// the node's own queue (RegisterManagedInstance), and deregisters nodes. Every registration attempt,
-// allowed or denied, goes to the audit trail.
+// the node's own queue (RegisterManagedInstance), deregisters nodes, and issues registered nodes their
+// AWS credentials (GetManagedInstanceCredentials). Every registration and credentials request, allowed
+// or denied, goes to the audit trail.
 type Registry struct {
 	Activations runcmd.ActivationStore
 	Instances   runcmd.InstanceStore
@@ -30,7 +31,12 @@ type Registry struct {
 	Audit       runcmd.AuditStore
 	// ResultsQueueURL is handed to registered nodes: where they send replies and heartbeats.
 	ResultsQueueURL string
-	Now             Clock
+	// Credentials issues registered nodes their AWS credentials (GetManagedInstanceCredentials, in
+	// nodecreds.go); nil when the deployment has no node role, and nodes use credentials of their own.
+	// Ledger makes each signed credentials request good once; it must be set with Credentials.
+	Credentials runcmd.NodeCredentialIssuer
+	Ledger      runcmd.CredentialRequestLedger
+	Now         Clock
 	// NewID returns a new activation id (a UUID); NewCode a new activation code; NewInstanceID a new
 	// managed-instance id. Tests inject their own.
 	NewID         func() string
@@ -280,10 +286,11 @@ type RegisterManagedInstanceOutput struct {
 
 // RegisterManagedInstance exchanges an activation for a managed-instance id, the node's own queue and
 // the registration of its public key. The activation must exist, match its code, not be expired and be
-// below its registration limit; its counter moves atomically. A node keeps its id only when it proves
-// it holds that id's registered key; otherwise it gets a new id.
+// below its registration limit; its counter moves atomically, and a registration that fails after it
+// moved gives its slot back (see slot). A node keeps its id only when it proves it holds that id's
+// registered key; otherwise it gets a new id.
 func (r *Registry) RegisterManagedInstance(ctx context.Context, in RegisterManagedInstanceInput) (RegisterManagedInstanceOutput, error) {
-	out, err := r.register(ctx, in)
+	out, claimed, err := r.register(ctx, in)
 	actor := "activation:" + in.ActivationID
 	if err != nil {
 		if code := runcmd.ErrorCode(err); code != runcmd.EINTERNAL {
@@ -302,58 +309,109 @@ func (r *Registry) RegisterManagedInstance(ctx context.Context, in RegisterManag
 		reason = fmt.Sprintf("new node registered; it asked to keep %s, refused: %s", in.InstanceID, out.Refused)
 	}
 	if err := r.audit(ctx, actor, "RegisterManagedInstance", out.InstanceID, runcmd.AuditAllowed, reason); err != nil {
-		return RegisterManagedInstanceOutput{}, err
+		// The node never learns its id, so the registration is taken back: an unaudited node must not
+		// exist, and the node's retry needs the slot.
+		return RegisterManagedInstanceOutput{}, errors.Join(err, claimed.undo(ctx))
 	}
 	return out, nil
 }
 
-func (r *Registry) register(ctx context.Context, in RegisterManagedInstanceInput) (RegisterManagedInstanceOutput, error) {
+// register does the registration; on success it also returns the slot it took, so the caller can still
+// give it back.
+func (r *Registry) register(ctx context.Context, in RegisterManagedInstanceInput) (RegisterManagedInstanceOutput, *slot, error) {
 	now := r.Now().UTC()
 	if in.PublicKeyType != runcmd.PublicKeyTypeEd25519 {
-		return RegisterManagedInstanceOutput{}, runcmd.Errorf(runcmd.EINVALID, "ValidationException",
+		return RegisterManagedInstanceOutput{}, nil, runcmd.Errorf(runcmd.EINVALID, "ValidationException",
 			"PublicKeyType %q is not supported: runcmd nodes register %s keys.", in.PublicKeyType, runcmd.PublicKeyTypeEd25519)
 	}
 	pub, err := base64.StdEncoding.DecodeString(in.PublicKey)
 	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return RegisterManagedInstanceOutput{}, runcmd.Errorf(runcmd.EINVALID, "ValidationException",
+		return RegisterManagedInstanceOutput{}, nil, runcmd.Errorf(runcmd.EINVALID, "ValidationException",
 			"PublicKey must be the base64 encoding of a %d-byte Ed25519 public key.", ed25519.PublicKeySize)
 	}
 	a, err := r.Activations.GetActivation(ctx, in.ActivationID)
 	if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
-		return RegisterManagedInstanceOutput{}, invalidActivation(in.ActivationID)
+		return RegisterManagedInstanceOutput{}, nil, invalidActivation(in.ActivationID)
 	}
 	if err != nil {
-		return RegisterManagedInstanceOutput{}, fmt.Errorf("register: %w", err)
+		return RegisterManagedInstanceOutput{}, nil, fmt.Errorf("register: %w", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(hashCode(in.ActivationCode)), []byte(a.CodeHash)) != 1 {
-		return RegisterManagedInstanceOutput{}, invalidActivation(in.ActivationID)
+		return RegisterManagedInstanceOutput{}, nil, invalidActivation(in.ActivationID)
 	}
 	if a.Expired(now) {
-		return RegisterManagedInstanceOutput{}, runcmd.Errorf(runcmd.EINVALID, "InvalidActivation",
+		return RegisterManagedInstanceOutput{}, nil, runcmd.Errorf(runcmd.EINVALID, "InvalidActivation",
 			"Activation %s expired at %s; create a new activation.", a.ActivationID, a.ExpirationDate.UTC().Format(time.RFC3339))
 	}
 	id, refused, err := r.keepID(ctx, in, now)
 	if err != nil {
-		return RegisterManagedInstanceOutput{}, err
+		return RegisterManagedInstanceOutput{}, nil, err
 	}
 	// The counter moves last among the checks and atomically: concurrent registrations cannot pass
 	// the limit, and a request refused above uses up nothing.
 	a, err = r.Activations.ClaimRegistration(ctx, in.ActivationID, now)
 	if runcmd.ErrorCode(err) == runcmd.ENOTFOUND {
-		return RegisterManagedInstanceOutput{}, invalidActivation(in.ActivationID)
+		return RegisterManagedInstanceOutput{}, nil, invalidActivation(in.ActivationID)
 	}
 	if err != nil {
-		return RegisterManagedInstanceOutput{}, fmt.Errorf("register: %w", err)
+		return RegisterManagedInstanceOutput{}, nil, fmt.Errorf("register: %w", err)
 	}
+	claimed := &slot{r: r, activationID: a.ActivationID, instanceID: id, kept: id != ""}
 	if id == "" {
-		id = r.NewInstanceID()
+		claimed.instanceID = r.NewInstanceID()
 	}
-	queueURL, err := r.Queues.EnsureNodeQueue(ctx, id)
+	out, err := claimed.fill(ctx, a, pub, now)
 	if err != nil {
-		return RegisterManagedInstanceOutput{}, fmt.Errorf("register %s: %w", id, err)
+		return RegisterManagedInstanceOutput{}, nil, errors.Join(err, claimed.undo(ctx))
 	}
+	out.ResultsQueueURL, out.Refused = r.ResultsQueueURL, refused
+	return out, claimed, nil
+}
+
+// undoTimeout bounds the compensation of a failed registration. It runs on a context of its own: a
+// registration that failed because its caller went away must still give its slot back.
+const undoTimeout = 10 * time.Second
+
+// slot is an activation slot that a registration has claimed (ClaimRegistration) and fills with a
+// node: the node's queue, then its record. If the registration fails after the claim, undo gives the
+// slot back.
+//
+// Why a compensating release rather than moving the counter in the node record's transaction: the
+// counter belongs to the ActivationStore and the node to the NodeRegistry (other tables, other ports),
+// and the last step that can fail, the audit record, is in neither; a release covers every failure
+// after the claim. Claiming first keeps a request refused for the limit from creating a queue, and
+// while a doomed registration holds its slot a concurrent one may be refused for the limit; it only has
+// to try again. It is correct under concurrency and retries because:
+//
+//   - the release is conditional (never below zero) and the store applies one call once even when the
+//     SDK resends it (the DynamoDB adapter uses a transaction's idempotency token), so it gives back only
+//     this request's slot, never one a registered node holds;
+//   - a new node's record is deleted before the release: a write whose answer was lost may still have
+//     happened, and a node that exists holds the slot. If that delete fails the slot stays taken: fail
+//     closed, an activation may lose a slot but never registers more nodes than its limit;
+//   - a node that kept its id was counted when it first registered, so its failed re-registration
+//     gives its new slot back whatever its record says, and its record and queue are left alone.
+//
+// What it cannot cover: a process that dies between the claim and the release (a Lambda timeout) loses
+// that one slot.
+type slot struct {
+	r            *Registry
+	activationID string
+	instanceID   string
+	kept         bool   // the node proved its key and keeps its id: its record and queue existed before
+	queueURL     string // set once the queue exists
+	written      bool   // the node's record may have been written
+}
+
+// fill creates the node's queue and writes its record.
+func (c *slot) fill(ctx context.Context, a *runcmd.Activation, pub []byte, now time.Time) (RegisterManagedInstanceOutput, error) {
+	queueURL, err := c.r.Queues.EnsureNodeQueue(ctx, c.instanceID)
+	if err != nil {
+		return RegisterManagedInstanceOutput{}, fmt.Errorf("register %s: %w", c.instanceID, err)
+	}
+	c.queueURL = queueURL
 	node := &runcmd.Instance{
-		InstanceID:   id,
+		InstanceID:   c.instanceID,
 		Name:         a.DefaultInstanceName,
 		ResourceType: runcmd.ResourceTypeManagedInstance,
 		QueueURL:     queueURL,
@@ -363,11 +421,32 @@ func (r *Registry) register(ctx context.Context, in RegisterManagedInstanceInput
 		IamRole:      a.IamRole,
 		PublicKey:    pub,
 	}
-	if err := r.Nodes.RegisterInstance(ctx, node); err != nil {
-		return RegisterManagedInstanceOutput{}, fmt.Errorf("register %s: %w", id, err)
+	c.written = true
+	if err := c.r.Nodes.RegisterInstance(ctx, node); err != nil {
+		return RegisterManagedInstanceOutput{}, fmt.Errorf("register %s: %w", c.instanceID, err)
 	}
-	return RegisterManagedInstanceOutput{InstanceID: id, QueueURL: queueURL, ResultsQueueURL: r.ResultsQueueURL,
-		Refused: refused}, nil
+	return RegisterManagedInstanceOutput{InstanceID: c.instanceID, QueueURL: queueURL}, nil
+}
+
+// undo takes back what the registration made and gives the slot back (see slot for the order).
+func (c *slot) undo(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	if !c.kept && c.written {
+		if err := c.r.Nodes.DeregisterInstance(ctx, c.instanceID); err != nil && runcmd.ErrorCode(err) != runcmd.ENOTFOUND {
+			return fmt.Errorf("undo registration of %s: the slot of activation %s stays taken: %w", c.instanceID, c.activationID, err)
+		}
+	}
+	var errs []error
+	if err := c.r.Activations.ReleaseRegistration(ctx, c.activationID); err != nil && runcmd.ErrorCode(err) != runcmd.ENOTFOUND {
+		errs = append(errs, fmt.Errorf("undo registration of %s: release a slot of activation %s: %w", c.instanceID, c.activationID, err))
+	}
+	if !c.kept && c.queueURL != "" {
+		if err := c.r.Queues.DeleteNodeQueue(ctx, c.queueURL); err != nil {
+			errs = append(errs, fmt.Errorf("undo registration of %s: %w", c.instanceID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // keepID returns the id the node asks to keep when it proves it holds that id's registered key.

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -12,30 +13,48 @@ import (
 	"github.com/runcmd/runcmd"
 )
 
-// Key cache lifetimes. A Lambda container keeps its cache between batches, so a busy ingest function
-// reads each node's key about once a minute. A deregistered node's key may be used for up to
+// Key cache lifetimes and size. A Lambda container keeps its cache between batches, so a busy ingest
+// function reads each node's key about once a minute. A deregistered node's key may be used for up to
 // keyTTL after deregistration; everything it then sends is still checked against its invocations.
 const (
 	keyTTL        = time.Minute
 	missingKeyTTL = 15 * time.Second // unknown nodes: forged ids cost one read per id per 15 s
+
+	// DefaultMaxNodeKeys bounds the cache when NodeKeys.MaxEntries is 0: about 1.5 MB (an entry is
+	// the id, the key and two list links). A fleet that replies faster than the cache turns over
+	// costs one BatchGetItem per batch for the nodes evicted, never more memory.
+	DefaultMaxNodeKeys = 10_000
 )
 
 // NodeKeys caches registered nodes' public keys in memory, so verifying a batch costs at most one
-// BatchGetItem for the nodes not seen within keyTTL. It is safe for concurrent use.
+// BatchGetItem for the nodes not seen within keyTTL. It is a least-recently-used cache of at most
+// MaxEntries entries: a lookup is O(1) whatever the fleet's size, and an entry expires keyTTL after
+// it was read from the store however often it is used (a hit does not extend it). It is safe for
+// concurrent use.
 type NodeKeys struct {
 	Instances runcmd.InstanceStore
 	Now       Clock
+	// MaxEntries bounds the number of cached nodes, unknown ones included; 0 means
+	// DefaultMaxNodeKeys. Set it before the first Load.
+	MaxEntries int
 
-	mu   sync.Mutex
-	keys map[string]cachedKey
+	mu    sync.Mutex
+	index map[string]int32 // node id -> slot
+	// slots holds the entries in a doubly linked list by recency, threaded through slot indices so
+	// that a full cache reuses its slots instead of allocating. Slot 0 is the list's sentinel:
+	// slots[0].next is the most recently used entry, slots[0].prev the least.
+	slots []keySlot
+	free  []int32 // slots of forgotten entries
 }
 
-type cachedKey struct {
-	key     ed25519.PublicKey // nil: no such node, or no key
-	expires time.Time
+type keySlot struct {
+	id         string
+	key        ed25519.PublicKey // nil: no such node, or no key; never written once shared
+	expires    time.Time
+	prev, next int32
 }
 
-// NewNodeKeys returns an empty cache over instances.
+// NewNodeKeys returns an empty cache over instances, of DefaultMaxNodeKeys entries.
 func NewNodeKeys(instances runcmd.InstanceStore) *NodeKeys {
 	return &NodeKeys{Instances: instances, Now: time.Now}
 }
@@ -44,20 +63,24 @@ func NewNodeKeys(instances runcmd.InstanceStore) *NodeKeys {
 // call.
 func (k *NodeKeys) Load(ctx context.Context, ids []string) (map[string]ed25519.PublicKey, error) {
 	now := k.Now()
-	out := map[string]ed25519.PublicKey{}
+	out := make(map[string]ed25519.PublicKey, len(ids))
 	var missing []string
+	var asked map[string]bool // ids in missing: a batch repeats its signers
 	k.mu.Lock()
-	if k.keys == nil {
-		k.keys = map[string]cachedKey{}
-	}
+	k.init()
 	for _, id := range ids {
-		c, ok := k.keys[id]
-		switch {
-		case ok && now.Before(c.expires):
-			if c.key != nil {
-				out[id] = c.key
+		if i, ok := k.index[id]; ok && now.Before(k.slots[i].expires) {
+			k.touch(i)
+			if key := k.slots[i].key; key != nil {
+				out[id] = key
 			}
-		case !slices.Contains(missing, id):
+			continue
+		}
+		if asked == nil {
+			asked = map[string]bool{}
+		}
+		if !asked[id] {
+			asked[id] = true
 			missing = append(missing, id)
 		}
 	}
@@ -71,19 +94,14 @@ func (k *NodeKeys) Load(ctx context.Context, ids []string) (map[string]ed25519.P
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for id, c := range k.keys {
-		if !now.Before(c.expires) {
-			delete(k.keys, id) // keep the cache as small as the set of active nodes
-		}
-	}
 	for _, id := range missing {
 		n, ok := nodes[id]
 		if !ok || len(n.PublicKey) != ed25519.PublicKeySize {
-			k.keys[id] = cachedKey{expires: now.Add(missingKeyTTL)}
+			k.put(id, nil, now.Add(missingKeyTTL))
 			continue
 		}
 		key := ed25519.PublicKey(slices.Clone(n.PublicKey))
-		k.keys[id] = cachedKey{key: key, expires: now.Add(keyTTL)}
+		k.put(id, key, now.Add(keyTTL))
 		out[id] = key
 	}
 	return out, nil
@@ -93,7 +111,71 @@ func (k *NodeKeys) Load(ctx context.Context, ids []string) (map[string]ed25519.P
 func (k *NodeKeys) Forget(id string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	delete(k.keys, id)
+	if i, ok := k.index[id]; ok {
+		k.unlink(i)
+		delete(k.index, id)
+		k.slots[i] = keySlot{}
+		k.free = append(k.free, i)
+	}
+}
+
+// init makes the empty cache. k.mu is held.
+func (k *NodeKeys) init() {
+	if k.index == nil {
+		k.index = map[string]int32{}
+		k.slots = []keySlot{{}} // the sentinel, linked to itself
+	}
+}
+
+// limit is the most entries the cache holds.
+func (k *NodeKeys) limit() int {
+	if k.MaxEntries > 0 {
+		return min(k.MaxEntries, math.MaxInt32-1)
+	}
+	return DefaultMaxNodeKeys
+}
+
+// put caches id's key (nil: none) until expires as the most recently used entry, evicting the least
+// recently used one when the cache is full. k.mu is held.
+func (k *NodeKeys) put(id string, key ed25519.PublicKey, expires time.Time) {
+	i, ok := k.index[id]
+	switch {
+	case ok: // read again after it expired, or by a concurrent Load
+		k.unlink(i)
+	case len(k.free) > 0:
+		i = k.free[len(k.free)-1]
+		k.free = k.free[:len(k.free)-1]
+	case len(k.slots)-1 < k.limit():
+		k.slots = append(k.slots, keySlot{})
+		i = int32(len(k.slots) - 1)
+	default:
+		i = k.slots[0].prev
+		k.unlink(i)
+		delete(k.index, k.slots[i].id)
+	}
+	k.slots[i] = keySlot{id: id, key: key, expires: expires}
+	k.index[id] = i
+	k.pushFront(i)
+}
+
+// touch makes slot i the most recently used. k.mu is held.
+func (k *NodeKeys) touch(i int32) {
+	if k.slots[0].next != i {
+		k.unlink(i)
+		k.pushFront(i)
+	}
+}
+
+func (k *NodeKeys) unlink(i int32) {
+	s := &k.slots[i]
+	k.slots[s.prev].next, k.slots[s.next].prev = s.next, s.prev
+	s.prev, s.next = 0, 0
+}
+
+func (k *NodeKeys) pushFront(i int32) {
+	first := k.slots[0].next
+	k.slots[i].prev, k.slots[i].next = 0, first
+	k.slots[first].prev, k.slots[0].next = i, i
 }
 
 // errRejected marks a result message refused for trust reasons: it is audited and acknowledged, never

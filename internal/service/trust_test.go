@@ -5,11 +5,17 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/runcmd/runcmd"
 	"github.com/runcmd/runcmd/internal/fake"
@@ -249,5 +255,272 @@ func TestIngestVerifiesSignatures(t *testing.T) {
 	}
 	if got, _ := h.insts.GetInstances(ctx, []string{stranger}); len(got) != 0 {
 		t.Error("an unsigned heartbeat registered a node")
+	}
+}
+
+// keyStore is an InstanceStore that knows some nodes' keys and counts the reads NodeKeys makes.
+type keyStore struct {
+	runcmd.InstanceStore // only GetInstances is called
+
+	mu    sync.Mutex
+	keys  map[string]ed25519.PublicKey
+	reads [][]string
+	err   error
+}
+
+func (s *keyStore) GetInstances(ctx context.Context, ids []string) (map[string]*runcmd.Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads = append(s.reads, slices.Clone(ids))
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := map[string]*runcmd.Instance{}
+	for _, id := range ids {
+		if k, ok := s.keys[id]; ok {
+			out[id] = &runcmd.Instance{InstanceID: id, PublicKey: k}
+		}
+	}
+	return out, nil
+}
+
+// takeReads returns the reads since the last call.
+func (s *keyStore) takeReads() [][]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.reads
+	s.reads = nil
+	return r
+}
+
+func nodeID(i int) string { return fmt.Sprintf("mi-%017x", i) }
+
+// newKeyStore knows n nodes, nodeID(1)..nodeID(n), each with its own key.
+func newKeyStore(t testing.TB, n int) *keyStore {
+	t.Helper()
+	s := &keyStore{keys: map[string]ed25519.PublicKey{}}
+	for i := 1; i <= n; i++ {
+		pub, _, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.keys[nodeID(i)] = pub
+	}
+	return s
+}
+
+// checkLinks verifies the recency list: every indexed slot is on it exactly once, both ways.
+func checkLinks(t *testing.T, k *NodeKeys) {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	seen := map[int32]bool{}
+	for i, prev := k.slots[0].next, int32(0); i != 0; prev, i = i, k.slots[i].next {
+		if seen[i] || k.slots[i].prev != prev || k.index[k.slots[i].id] != i {
+			t.Fatalf("recency list broken at slot %d (%+v)", i, k.slots[i])
+		}
+		seen[i] = true
+	}
+	if len(seen) != len(k.index) {
+		t.Fatalf("list holds %d entries, index %d", len(seen), len(k.index))
+	}
+}
+
+func TestNodeKeysTTL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newKeyStore(t, 2)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	k := &NodeKeys{Instances: store, Now: func() time.Time { return now }}
+	known, unknown := nodeID(1), "mi-0000000000000dead"
+	load := func(ids ...string) map[string]ed25519.PublicKey {
+		t.Helper()
+		got, err := k.Load(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	got := load(known, unknown, known, unknown)
+	if diff := cmp.Diff(map[string]ed25519.PublicKey{known: store.keys[known]}, got); diff != "" {
+		t.Errorf("first load (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([][]string{{known, unknown}}, store.takeReads()); diff != "" {
+		t.Errorf("first load reads each id once (-want +got):\n%s", diff)
+	}
+	for _, step := range []struct {
+		name      string
+		advance   time.Duration
+		ids       []string
+		wantReads [][]string
+	}{
+		{"within both TTLs", 14 * time.Second, []string{known, unknown}, nil},
+		{"unknown node at missingKeyTTL", time.Second, []string{known, unknown}, [][]string{{unknown}}},
+		{"known node just before keyTTL (hits do not extend it)", keyTTL - 15*time.Second - time.Nanosecond, []string{known}, nil},
+		{"known node at keyTTL", time.Nanosecond, []string{known}, [][]string{{known}}},
+	} {
+		now = now.Add(step.advance)
+		if got := load(step.ids...); !got[known].Equal(store.keys[known]) || got[unknown] != nil {
+			t.Errorf("%s: keys %v", step.name, got)
+		}
+		if diff := cmp.Diff(step.wantReads, store.takeReads()); diff != "" {
+			t.Errorf("%s: reads (-want +got):\n%s", step.name, diff)
+		}
+	}
+
+	k.Forget(known)
+	load(known)
+	if diff := cmp.Diff([][]string{{known}}, store.takeReads()); diff != "" {
+		t.Errorf("after Forget (-want +got):\n%s", diff)
+	}
+	checkLinks(t, k)
+
+	store.err = errors.New("table unavailable")
+	now = now.Add(time.Hour)
+	if _, err := k.Load(ctx, []string{known}); !errors.Is(err, store.err) {
+		t.Errorf("store failure: %v", err)
+	}
+	store.err = nil
+	store.takeReads()
+	if got := load(known); !got[known].Equal(store.keys[known]) || len(store.takeReads()) != 1 {
+		t.Errorf("a failed read cached something: %v", got)
+	}
+}
+
+func TestNodeKeysBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newKeyStore(t, 10)
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	k := &NodeKeys{Instances: store, Now: func() time.Time { return now }, MaxEntries: 3}
+	load := func(ids ...string) {
+		t.Helper()
+		got, err := k.Load(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if !got[id].Equal(store.keys[id]) {
+				t.Fatalf("key of %s: %v", id, got[id])
+			}
+		}
+		checkLinks(t, k)
+	}
+	load(nodeID(1), nodeID(2), nodeID(3))
+	load(nodeID(1)) // 2 is now the least recently used
+	store.takeReads()
+	load(nodeID(4)) // evicts 2
+	load(nodeID(1), nodeID(3), nodeID(4))
+	if diff := cmp.Diff([][]string{{nodeID(4)}}, store.takeReads()); diff != "" {
+		t.Errorf("reads after evicting the least recently used (-want +got):\n%s", diff)
+	}
+	load(nodeID(2))
+	if diff := cmp.Diff([][]string{{nodeID(2)}}, store.takeReads()); diff != "" {
+		t.Errorf("the evicted node is read again (-want +got):\n%s", diff)
+	}
+	// A batch larger than the cache still gets every key.
+	load(nodeID(5), nodeID(6), nodeID(7), nodeID(8), nodeID(9))
+	k.Forget(nodeID(9))
+	load(nodeID(10))
+	k.mu.Lock()
+	entries, slots := len(k.index), len(k.slots)-1
+	k.mu.Unlock()
+	if entries > 3 || slots > 3 {
+		t.Errorf("%d entries in %d slots, want at most 3", entries, slots)
+	}
+
+	d := NewNodeKeys(store)
+	if d.limit() != DefaultMaxNodeKeys {
+		t.Errorf("default limit %d", d.limit())
+	}
+}
+
+// TestNodeKeysConcurrent is for -race: loads and forgets from many goroutines over a cache smaller
+// than the fleet always return the right keys.
+func TestNodeKeysConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const fleet = 200
+	store := newKeyStore(t, fleet)
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(10 * time.Millisecond) // entries expire while others use them
+		return now
+	}
+	k := &NodeKeys{Instances: store, Now: clock, MaxEntries: 50}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for n := range 300 {
+				ids := []string{nodeID(1 + (g*31+n*7)%fleet), nodeID(1 + (n*13)%fleet), "mi-0000000000000dead"}
+				if n%17 == 0 {
+					k.Forget(ids[0])
+				}
+				got, err := k.Load(ctx, ids)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, id := range ids[:2] {
+					if !got[id].Equal(store.keys[id]) {
+						t.Errorf("key of %s: %v", id, got[id])
+						return
+					}
+				}
+				if _, ok := got[ids[2]]; ok {
+					t.Error("a key for an unknown node")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checkLinks(t, k)
+	if n := len(k.index); n > 50 {
+		t.Errorf("%d entries, want at most 50", n)
+	}
+}
+
+// BenchmarkNodeKeysLoad is a batch of ten signers, all cached, in caches of different sizes: the
+// cost per Load must not grow with the cache. "miss" loads ten nodes never seen, past a full cache.
+func BenchmarkNodeKeysLoad(b *testing.B) {
+	ctx := context.Background()
+	for _, size := range []int{100, 10_000} {
+		store := newKeyStore(b, size+10)
+		k := &NodeKeys{Instances: store, Now: time.Now, MaxEntries: size}
+		var all []string
+		for i := 1; i <= size; i++ {
+			all = append(all, nodeID(i))
+		}
+		if _, err := k.Load(ctx, all); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("hit/cache=%d", size), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				if _, err := k.Load(ctx, all[n%(size-10):n%(size-10)+10]); err != nil {
+					b.Fatal(err)
+				}
+				n += 10
+			}
+		})
+		b.Run(fmt.Sprintf("miss/cache=%d", size), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				// Keys of nodes the store does not know: cached as missing, evicting the oldest.
+				ids := make([]string, 10)
+				for j := range ids {
+					ids[j] = fmt.Sprintf("mi-%017x", 1<<40+n+j)
+				}
+				if _, err := k.Load(ctx, ids); err != nil {
+					b.Fatal(err)
+				}
+				n += 10
+			}
+		})
 	}
 }

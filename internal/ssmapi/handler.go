@@ -101,6 +101,9 @@ var operations = map[string]operation{
 	"DeregisterManagedInstance": {trustOp(deregisterManagedInstance), "InvalidInstanceId"},
 	"RegisterManagedInstance":   {trustOp(registerManagedInstance), "InvalidActivation"},
 
+	// runcmd's node credentials broker (nodecreds.go), served by a CredentialsBackend.
+	"GetManagedInstanceCredentials": {credentialsOp(getManagedInstanceCredentials), "InvalidInstanceId"},
+
 	// Patch Manager and Compliance (patchops.go, complianceops.go), served by a PatchBackend.
 	"CreatePatchBaseline":                      {patchOp(createPatchBaseline), "DoesNotExistException"},
 	"GetPatchBaseline":                         {patchOp(getPatchBaseline), "DoesNotExistException"},

@@ -162,19 +162,31 @@ func (r *baselineIDRequest) validate() error {
 	return v.err()
 }
 
+// baselineJSON is GetPatchBaseline's and UpdatePatchBaseline's result. The patch lists shadow the
+// baseline's (omitted when empty) because SSM always sends them, as [] when empty.
 type baselineJSON struct {
 	patch.Baseline
-	PatchGroups  []string `json:"PatchGroups"`
-	CreatedDate  epoch    `json:"CreatedDate,omitzero"`
-	ModifiedDate epoch    `json:"ModifiedDate,omitzero"`
+	ApprovedPatches []string            `json:"ApprovedPatches"`
+	RejectedPatches []string            `json:"RejectedPatches"`
+	Sources         []patch.PatchSource `json:"Sources"`
+	PatchGroups     []string            `json:"PatchGroups"`
+	CreatedDate     epoch               `json:"CreatedDate,omitzero"`
+	ModifiedDate    epoch               `json:"ModifiedDate,omitzero"`
 }
 
 func toBaselineJSON(o service.PatchBaselineOutput) baselineJSON {
-	b := o.Baseline
-	if b.ApprovedPatches == nil {
-		b.ApprovedPatches = []string{}
+	orEmpty := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
 	}
-	return baselineJSON{Baseline: b, PatchGroups: o.PatchGroups, CreatedDate: epoch(o.CreatedDate), ModifiedDate: epoch(o.ModifiedDate)}
+	sources := o.Sources
+	if sources == nil {
+		sources = []patch.PatchSource{}
+	}
+	return baselineJSON{Baseline: o.Baseline, ApprovedPatches: orEmpty(o.ApprovedPatches), RejectedPatches: orEmpty(o.RejectedPatches),
+		Sources: sources, PatchGroups: o.PatchGroups, CreatedDate: epoch(o.CreatedDate), ModifiedDate: epoch(o.ModifiedDate)}
 }
 
 func getPatchBaseline(ctx context.Context, b PatchBackend, r *baselineIDRequest) (any, error) {

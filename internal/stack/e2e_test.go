@@ -55,9 +55,15 @@ type host struct {
 
 func startHost(t *testing.T, name string) *host {
 	t.Helper()
+	return startHostWith(t, config.Names(awstest.Name(name)))
+}
+
+// startHostWith is startHost for resources the caller has named and configured.
+func startHostWith(t *testing.T, res config.Resources) *host {
+	t.Helper()
 	cfg := awstest.Config(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &host{ctx: ctx, cfg: cfg, res: config.Names(awstest.Name(name)), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := &host{ctx: ctx, cfg: cfg, res: res, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	t.Cleanup(func() { cancel(); h.wg.Wait() })
 	if _, err := provision.Run(ctx, cfg, h.res); err != nil {
 		t.Fatalf("provision: %v", err)

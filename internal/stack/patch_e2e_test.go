@@ -4,13 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/runcmd/runcmd/agent/node"
-	"github.com/runcmd/runcmd/internal/awstest"
 	"github.com/runcmd/runcmd/internal/config"
-	"github.com/runcmd/runcmd/internal/provision"
 	"github.com/runcmd/runcmd/internal/stack"
 	"github.com/runcmd/runcmd/patch"
 )
@@ -56,36 +50,30 @@ func criticalBaseline(os patch.OperatingSystem) *ssm.CreatePatchBaselineInput {
 		Description:   aws.String("Security updates are critical in production")}
 }
 
-// TestPatchWalkthrough is the operator's walkthrough: scan the Prod nodes one at a time with an error
-// threshold of 1, see the critical missing patch in Compliance, install, and see the nodes compliant.
-// The agents are real (the PatchLinux step runs the runcmd-agent binary) over simulated package
-// sources.
-func TestPatchWalkthrough(t *testing.T) {
+// patchFleet is the local stack with two real agents (the PatchLinux step runs the runcmd-agent
+// binary) tagged Workload=Prod and Patch Group=prod over simulated package sources: ids[0] misses a
+// critical security update, ids[1] misses nothing. A baseline rating security updates CRITICAL is
+// registered for group prod.
+type patchFleet struct {
+	*host
+	ids      []string
+	os       patch.OperatingSystem // the nodes'
+	baseline string
+}
+
+func startPatchFleet(t *testing.T, name string) *patchFleet {
+	t.Helper()
 	bin := buildAgent(t)
-	cfg := awstest.Config(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	prefix := awstest.Name("pe2e")
-	res := config.Names(prefix)
-	t.Cleanup(func() { deletePrefixed(t, cfg, prefix) }) // runs last, after the agents stopped
-	if _, err := provision.Run(ctx, cfg, res); err != nil {
-		t.Fatalf("provision: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := stack.New(ctx, cfg, res, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_ = st.RunDev(ctx, stack.DevOptions{Listener: ln, SweepInterval: time.Second, Pollers: 2}, log)
+	var h *host
+	// Registered before the host's own clean-up, so it runs after the host and the agents stopped.
+	t.Cleanup(func() {
+		if h != nil {
+			deletePrefixed(t, h.cfg, strings.TrimSuffix(h.res.CommandsTable, "-commands"))
+		}
 	})
-	endpoint := "http://" + ln.Addr().String()
+	h = startHost(t, name)
 	dirs := []string{filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")}
-	ids, err := stack.RegisterNodes(ctx, cfg, endpoint, map[string]string{"Workload": "Prod", "Patch Group": "prod"}, dirs)
+	ids, err := stack.RegisterNodes(h.ctx, h.cfg, h.endpoint, map[string]string{"Workload": "Prod", "Patch Group": "prod"}, dirs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,20 +82,15 @@ func TestPatchWalkthrough(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(d, "simulated-inventory.json"), []byte(inventory(i == 0)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		a, err := node.NewAWS(ctx, cfg, node.Config{StateDir: d, Logger: log, Grace: time.Second, Env: env}, node.NamesFrom(res))
+		a, err := node.NewAWS(h.ctx, h.cfg, node.Config{StateDir: d, Logger: h.log, Grace: time.Second, Env: env}, node.NamesFrom(h.res))
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Go(func() { _ = a.Run(ctx) })
+		h.wg.Go(func() { _ = a.Run(h.ctx) })
 	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	s := &system{endpoint: endpoint, agents: ids,
-		client: ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.BaseEndpoint = aws.String(endpoint) })}
-	s.waitOnline(t)
-	c := s.client
-	critical := ids[0]
+	(&system{endpoint: h.endpoint, agents: ids, client: h.client}).waitOnline(t)
 
-	info, err := c.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{
+	info, err := h.client.DescribeInstanceInformation(h.ctx, &ssm.DescribeInstanceInformationInput{
 		Filters: []types.InstanceInformationStringFilter{{Key: aws.String("InstanceIds"), Values: ids[:1]}}})
 	if err != nil || len(info.InstanceInformationList) != 1 {
 		t.Fatalf("DescribeInstanceInformation: %v", err)
@@ -117,15 +100,63 @@ func TestPatchWalkthrough(t *testing.T) {
 	if !ok {
 		t.Skipf("the host's platform %s %s has no patch baselines", aws.ToString(ii.PlatformName), aws.ToString(ii.PlatformVersion))
 	}
-	created, err := c.CreatePatchBaseline(ctx, criticalBaseline(osys))
+	created, err := h.client.CreatePatchBaseline(h.ctx, criticalBaseline(osys))
 	if err != nil {
 		t.Fatalf("CreatePatchBaseline: %v", err)
 	}
-	if _, err := c.RegisterPatchBaselineForPatchGroup(ctx, &ssm.RegisterPatchBaselineForPatchGroupInput{
+	if _, err := h.client.RegisterPatchBaselineForPatchGroup(h.ctx, &ssm.RegisterPatchBaselineForPatchGroupInput{
 		BaselineId: created.BaselineId, PatchGroup: aws.String("prod")}); err != nil {
 		t.Fatalf("RegisterPatchBaselineForPatchGroup: %v", err)
 	}
+	return &patchFleet{host: h, ids: ids, os: osys, baseline: aws.ToString(created.BaselineId)}
+}
 
+// waitCompliance polls until the Patch summary has the wanted counts (ingest is asynchronous).
+func (f *patchFleet) waitCompliance(t *testing.T, compliant, nonCompliant, critical int32) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := f.client.ListComplianceSummaries(f.ctx, &ssm.ListComplianceSummariesInput{Filters: []types.ComplianceStringFilter{
+			{Key: aws.String("ComplianceType"), Values: []string{"Patch"}, Type: types.ComplianceQueryOperatorTypeEqual}}})
+		if err == nil && len(out.ComplianceSummaryItems) == 1 {
+			sum := out.ComplianceSummaryItems[0]
+			if sum.CompliantSummary.CompliantCount == compliant && sum.NonCompliantSummary.NonCompliantCount == nonCompliant &&
+				sum.NonCompliantSummary.SeveritySummary.CriticalCount == critical {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.Marshal(out)
+			t.Fatalf("Patch compliance never reached %d compliant / %d non-compliant (%d critical): %v %s", compliant, nonCompliant, critical, err, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitSuccess waits for a command to finish and fails the test, with every invocation's details,
+// unless it succeeded.
+func (f *patchFleet) waitSuccess(t *testing.T, id string) {
+	t.Helper()
+	if cmd := waitDone(t, f.client, id); cmd.Status != types.CommandStatusSuccess {
+		inv, _ := f.client.ListCommandInvocations(f.ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), Details: true})
+		b, _ := json.MarshalIndent(inv, "", " ")
+		t.Fatalf("command %s: %s\n%s", id, cmd.Status, b)
+	}
+}
+
+// skipMessage is what the agent prints for an AWS-RunPatchBaseline step whose platform precondition
+// does not hold (PatchWindows and PatchMacOS on Linux).
+func skipMessage(step string) string {
+	return fmt.Sprintf("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, %s]'. Step name: %s",
+		strings.TrimPrefix(step, "Patch"), step)
+}
+
+// TestPatchWalkthrough is the operator's walkthrough with the SDK: scan the Prod nodes one at a time
+// with an error threshold of 1, see the critical missing patch in Compliance, install, and see the
+// nodes compliant.
+func TestPatchWalkthrough(t *testing.T) {
+	f := startPatchFleet(t, "pe2e")
+	ctx, c, ids, critical := f.ctx, f.client, f.ids, f.ids[0]
 	run := func(op string) string {
 		t.Helper()
 		sent, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"),
@@ -136,33 +167,8 @@ func TestPatchWalkthrough(t *testing.T) {
 			t.Fatalf("SendCommand %s: %v", op, err)
 		}
 		id := aws.ToString(sent.Command.CommandId)
-		if cmd := waitDone(t, c, id); cmd.Status != types.CommandStatusSuccess {
-			inv, _ := c.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(id), Details: true})
-			b, _ := json.MarshalIndent(inv, "", " ")
-			t.Fatalf("%s command %s: %s\n%s", op, id, cmd.Status, b)
-		}
+		f.waitSuccess(t, id)
 		return id
-	}
-	// waitCompliance polls until the Patch summary has the wanted counts (ingest is asynchronous).
-	waitCompliance := func(compliant, nonCompliant, critical int32) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			out, err := c.ListComplianceSummaries(ctx, &ssm.ListComplianceSummariesInput{Filters: []types.ComplianceStringFilter{
-				{Key: aws.String("ComplianceType"), Values: []string{"Patch"}, Type: types.ComplianceQueryOperatorTypeEqual}}})
-			if err == nil && len(out.ComplianceSummaryItems) == 1 {
-				sum := out.ComplianceSummaryItems[0]
-				if sum.CompliantSummary.CompliantCount == compliant && sum.NonCompliantSummary.NonCompliantCount == nonCompliant &&
-					sum.NonCompliantSummary.SeveritySummary.CriticalCount == critical {
-					return
-				}
-			}
-			if time.Now().After(deadline) {
-				b, _ := json.Marshal(out)
-				t.Fatalf("Patch compliance never reached %d compliant / %d non-compliant (%d critical): %v %s", compliant, nonCompliant, critical, err, b)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
 	}
 
 	scan := run("Scan")
@@ -172,13 +178,11 @@ func TestPatchWalkthrough(t *testing.T) {
 		if err != nil {
 			t.Fatalf("GetCommandInvocation %s: %v", step, err)
 		}
-		want := fmt.Sprintf("Step execution skipped due to unsatisfied preconditions: '\"StringEquals\": [platformType, %s]'. Step name: %s",
-			strings.TrimPrefix(step, "Patch"), step)
-		if !strings.Contains(aws.ToString(inv.StandardOutputContent), want) {
-			t.Errorf("%s output %q, want %q", step, aws.ToString(inv.StandardOutputContent), want)
+		if want := skipMessage(step); !strings.Contains(aws.ToString(inv.StandardOutputContent), want) {
+			t.Errorf("%s output %q, want %q", step, aws.ToString(inv.StandardOutputContent), skipMessage(step))
 		}
 	}
-	waitCompliance(1, 1, 1)
+	f.waitCompliance(t, 1, 1, 1)
 	states, err := c.DescribeInstancePatchStates(ctx, &ssm.DescribeInstancePatchStatesInput{InstanceIds: ids})
 	if err != nil || len(states.InstancePatchStates) != 2 {
 		t.Fatalf("DescribeInstancePatchStates: %v %+v", err, states)
@@ -189,7 +193,7 @@ func TestPatchWalkthrough(t *testing.T) {
 			wantMissing = 1
 		}
 		if ps.MissingCount != wantMissing || aws.ToInt32(ps.CriticalNonCompliantCount) != wantMissing ||
-			aws.ToString(ps.BaselineId) != aws.ToString(created.BaselineId) || aws.ToString(ps.PatchGroup) != "prod" || ps.Operation != types.PatchOperationTypeScan {
+			aws.ToString(ps.BaselineId) != f.baseline || aws.ToString(ps.PatchGroup) != "prod" || ps.Operation != types.PatchOperationTypeScan {
 			t.Errorf("patch state of %s after Scan: %+v", aws.ToString(ps.InstanceId), ps)
 		}
 	}
@@ -206,7 +210,7 @@ func TestPatchWalkthrough(t *testing.T) {
 	}
 
 	run("Install")
-	waitCompliance(2, 0, 0)
+	f.waitCompliance(t, 2, 0, 0)
 	patches, err = c.DescribeInstancePatches(ctx, &ssm.DescribeInstancePatchesInput{InstanceId: aws.String(critical),
 		Filters: []types.PatchOrchestratorFilter{{Key: aws.String("KBId"), Values: []string{"openssl.x86_64"}}}})
 	if err != nil || len(patches.Patches) != 1 || patches.Patches[0].State != types.PatchComplianceDataStateInstalled {
@@ -216,6 +220,27 @@ func TestPatchWalkthrough(t *testing.T) {
 	if err != nil || group.Instances != 2 || group.InstancesWithMissingPatches != 0 || group.InstancesWithInstalledPatches != 1 {
 		t.Fatalf("DescribePatchGroupState: %v %+v", err, group)
 	}
+
+	// A BaselineOverride in S3 that blocks openssl, fetched by the runcmd-agent binary with its own S3
+	// client: the step output shows openssl InstalledRejected, and nothing reaches Compliance.
+	s3c := s3.NewFromConfig(f.cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	override := fmt.Sprintf(`[{"OperatingSystem": %q, "RejectedPatches": ["openssl"], "RejectedPatchesAction": "BLOCK"}]`, f.os)
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(f.res.OutputBucket), Key: aws.String("overrides/prod.json"),
+		Body: strings.NewReader(override)}); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPatchBaseline"), InstanceIds: []string{critical},
+		Parameters: map[string][]string{"Operation": {"Scan"}, "BaselineOverride": {"s3://" + f.res.OutputBucket + "/overrides/prod.json"}}})
+	if err != nil {
+		t.Fatalf("SendCommand with BaselineOverride: %v", err)
+	}
+	f.waitSuccess(t, aws.ToString(sent.Command.CommandId))
+	inv, err := c.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: sent.Command.CommandId, InstanceId: aws.String(critical),
+		PluginName: aws.String("PatchLinux")})
+	if out := aws.ToString(inv.StandardOutputContent); err != nil || !strings.Contains(out, "InstalledRejected") || !strings.Contains(out, "BaselineOverride in use") {
+		t.Errorf("PatchLinux output with a BaselineOverride: %v\n%s", err, out)
+	}
+	f.waitCompliance(t, 2, 0, 0)
 }
 
 // deletePrefixed deletes, best effort, the tables, queues (node queues included), topic and bucket a

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/runcmd/runcmd"
 	"github.com/runcmd/runcmd/internal/config"
@@ -20,6 +21,7 @@ import (
 	"github.com/runcmd/runcmd/internal/service"
 	"github.com/runcmd/runcmd/internal/snsnote"
 	"github.com/runcmd/runcmd/internal/sqsq"
+	"github.com/runcmd/runcmd/internal/stsnode"
 )
 
 // Stack holds the services of every function over the AWS adapters.
@@ -75,6 +77,11 @@ func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Lo
 	api.Patching = service.NewPatching(dynamo.NewPatchBaselineStore(ddb, res.PatchBaselinesTable), compliance, instances, cfg.Region)
 	api.Registry = service.NewRegistry(dynamo.NewActivationStore(ddb, res.ActivationsTable), instances, instances,
 		sqsq.NewNodeQueueAdmin(sqsc, res.NodeQueuePrefix), audit, resultsURL)
+	if res.NodeRoleARN != "" {
+		// Registered nodes get credentials for their own id from the api (GetManagedInstanceCredentials).
+		api.Registry.Credentials = stsnode.New(sts.NewFromConfig(cfg), res.NodeRoleARN)
+		api.Registry.Ledger = instances
+	}
 
 	return &Stack{
 		API: api,

@@ -174,6 +174,8 @@ func TestCommandStore(t *testing.T, newStore func(t *testing.T) runcmd.CommandSt
 		{"NotFound", testNotFound},
 		{"ListCommands", testListCommands},
 		{"ListCommandsByInstance", testListCommandsByInstance},
+		{"ListCommandsFilters", testListCommandsFilters},
+		{"ListCommandsStatusMoves", testListCommandsStatusMoves},
 		{"AddInvocations", testAddInvocations},
 		{"ListInvocations", testListInvocations},
 		{"SetResolved", testSetResolved},
@@ -366,6 +368,172 @@ func testListCommandsByInstance(t *testing.T, s runcmd.CommandStore) {
 	}
 }
 
+// testListCommandsFilters checks every ListCommands filter alone and combined, each paged in pages of
+// one and two: a store must return full pages, newest first, and a NextToken only when more follow.
+func testListCommandsFilters(t *testing.T, s runcmd.CommandStore) {
+	cmds := []struct {
+		doc    string
+		detail runcmd.CommandDetail
+		onX    bool // has an invocation on mi-x
+	}{
+		{"A", runcmd.CommandDetailSuccess, false},           // c00
+		{"B", runcmd.CommandDetailFailed, true},             // c01
+		{"A", runcmd.CommandDetailIncomplete, false},        // c02
+		{"A", runcmd.CommandDetailInProgress, true},         // c03
+		{"B", runcmd.CommandDetailSuccess, true},            // c04
+		{"A", runcmd.CommandDetailDeliveryTimedOut, false},  // c05
+		{"B", runcmd.CommandDetailExecutionTimedOut, false}, // c06
+		{"A", runcmd.CommandDetailPending, false},           // c07
+		{"A", runcmd.CommandDetailCancelled, false},         // c08
+		{"B", runcmd.CommandDetailCancelling, false},        // c09
+		{"A", runcmd.CommandDetailNoInstancesInTag, false},  // c10
+		{"B", runcmd.CommandDetailAccessDenied, false},      // c11
+		{"A", runcmd.CommandDetailSuccess, true},            // c12
+		{"B", runcmd.CommandDetailInProgress, false},        // c13
+	}
+	for i, c := range cmds {
+		id, at := fmt.Sprintf("c%02d", i), base.Add(time.Duration(i)*time.Minute)
+		cmd := newCommand(id, at)
+		cmd.DocumentName, cmd.Detail = c.doc, c.detail
+		var invs []*runcmd.Invocation
+		if c.onX {
+			invs = append(invs, newInvocation(id, "mi-x", 1, at))
+		}
+		create(t, s, cmd, append(invs, newInvocation(id, "mi-y", 2, at)))
+	}
+	ids := func(ns ...int) []string {
+		var out []string
+		for _, n := range ns {
+			out = append(out, fmt.Sprintf("c%02d", n))
+		}
+		return out
+	}
+	at := func(min int) time.Time { return base.Add(time.Duration(min) * time.Minute) }
+	tests := []struct {
+		name string
+		q    runcmd.CommandQuery
+		want []string
+	}{
+		{"status Success", runcmd.CommandQuery{Status: "Success"}, ids(12, 4, 0)},
+		{"status Failed covers its details", runcmd.CommandQuery{Status: "Failed"}, ids(11, 10, 2, 1)},
+		{"status TimedOut covers both", runcmd.CommandQuery{Status: "TimedOut"}, ids(6, 5)},
+		{"status Incomplete", runcmd.CommandQuery{Status: "Incomplete"}, ids(2)},
+		{"status DeliveryTimedOut", runcmd.CommandQuery{Status: "DeliveryTimedOut"}, ids(5)},
+		{"status ExecutionTimedOut", runcmd.CommandQuery{Status: "ExecutionTimedOut"}, ids(6)},
+		{"status NoInstancesInTag", runcmd.CommandQuery{Status: "NoInstancesInTag"}, ids(10)},
+		{"status AccessDenied", runcmd.CommandQuery{Status: "AccessDenied"}, ids(11)},
+		{"status Pending", runcmd.CommandQuery{Status: "Pending"}, ids(7)},
+		{"status InProgress", runcmd.CommandQuery{Status: "InProgress"}, ids(13, 3)},
+		{"status Cancelling", runcmd.CommandQuery{Status: "Cancelling"}, ids(9)},
+		{"status Cancelled", runcmd.CommandQuery{Status: "Cancelled"}, ids(8)},
+		{"status LimitExceeded", runcmd.CommandQuery{Status: "LimitExceeded"}, nil},
+		{"executing", runcmd.CommandQuery{ExecutionStage: "Executing"}, ids(13, 9, 7, 3)},
+		{"complete", runcmd.CommandQuery{ExecutionStage: "Complete"}, ids(12, 11, 10, 8, 6, 5, 4, 2, 1, 0)},
+		{"document", runcmd.CommandQuery{DocumentName: "B"}, ids(13, 11, 9, 6, 4, 1)},
+		{"unknown document", runcmd.CommandQuery{DocumentName: "C"}, nil},
+		{"document and status", runcmd.CommandQuery{DocumentName: "B", Status: "Success"}, ids(4)},
+		{"document and rare status", runcmd.CommandQuery{DocumentName: "A", Status: "Failed"}, ids(10, 2)},
+		{"document and executing", runcmd.CommandQuery{DocumentName: "A", ExecutionStage: "Executing"}, ids(7, 3)},
+		{"document and complete", runcmd.CommandQuery{DocumentName: "B", ExecutionStage: "Complete"}, ids(11, 6, 4, 1)},
+		{"status and stage", runcmd.CommandQuery{Status: "Failed", ExecutionStage: "Complete"}, ids(11, 10, 2, 1)},
+		{"status outside stage", runcmd.CommandQuery{Status: "InProgress", ExecutionStage: "Complete"}, nil},
+		{"stage and time range", runcmd.CommandQuery{ExecutionStage: "Complete", InvokedAfter: at(5), InvokedBefore: at(11)},
+			ids(11, 10, 8, 6, 5)},
+		{"status and before", runcmd.CommandQuery{Status: "Failed", InvokedBefore: at(2)}, ids(2, 1)},
+		{"document and after", runcmd.CommandQuery{DocumentName: "A", InvokedAfter: at(8)}, ids(12, 10, 8)},
+		{"empty range", runcmd.CommandQuery{Status: "Success", InvokedAfter: at(5), InvokedBefore: at(4)}, nil},
+		{"node and status", runcmd.CommandQuery{InstanceID: "mi-x", Status: "Success"}, ids(12, 4)},
+		{"node and document", runcmd.CommandQuery{InstanceID: "mi-x", DocumentName: "A"}, ids(12, 3)},
+		{"node, stage and range", runcmd.CommandQuery{InstanceID: "mi-y", ExecutionStage: "Executing", InvokedBefore: at(9)},
+			ids(9, 7, 3)},
+		{"id and matching status", runcmd.CommandQuery{CommandID: "c04", Status: "Success"}, ids(4)},
+		{"id and other status", runcmd.CommandQuery{CommandID: "c04", Status: "Failed"}, nil},
+		{"id and other document", runcmd.CommandQuery{CommandID: "c04", DocumentName: "A"}, nil},
+		{"id, node and stage", runcmd.CommandQuery{CommandID: "c03", InstanceID: "mi-x", ExecutionStage: "Executing"}, ids(3)},
+	}
+	for _, tt := range tests {
+		for _, limit := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/limit %d", tt.name, limit), func(t *testing.T) {
+				q := tt.q
+				q.Limit = limit
+				got, pages := listAllCommands(t, s, q)
+				if diff := cmp.Diff(tt.want, got, equateEmpty); diff != "" {
+					t.Errorf("ids (-want +got):\n%s", diff)
+				}
+				// Full pages, and a token only when more follow.
+				if want := max(1, (len(tt.want)+limit-1)/limit); pages != want {
+					t.Errorf("pages = %d, want %d", pages, want)
+				}
+			})
+		}
+	}
+	for _, q := range []runcmd.CommandQuery{
+		{Status: "Bogus", Limit: 5},
+		{Status: "Delayed", Limit: 5}, // an invocation status, not a command one
+		{ExecutionStage: "Done", Limit: 5},
+		{CommandID: "c04", Status: "Bogus", Limit: 5},
+	} {
+		_, err := s.ListCommands(t.Context(), q)
+		if runcmd.ErrorCode(err) != runcmd.EINVALID || runcmd.ErrorName(err) != "InvalidFilterValue" {
+			t.Errorf("ListCommands(%+v): err %v, want EINVALID InvalidFilterValue", q, err)
+		}
+	}
+}
+
+// testListCommandsStatusMoves follows one command through its details: each write that changes the
+// detail moves it between the Status and ExecutionStage selections, and counter updates do not.
+func testListCommandsStatusMoves(t *testing.T, s runcmd.CommandStore) {
+	ctx := t.Context()
+	create(t, s, newCommand("old", base.Add(-time.Hour)), nil) // a Pending bystander, listed after c1
+	create(t, s, newCommand("c1", base), nodes("c1", 2, base))
+	listed := func(q runcmd.CommandQuery) []string {
+		t.Helper()
+		q.Limit = 50
+		got, _ := listAllCommands(t, s, q)
+		return got
+	}
+	want := func(step string, in map[string][]string) {
+		t.Helper()
+		for _, f := range []runcmd.CommandQuery{
+			{Status: "Pending"}, {Status: "InProgress"}, {Status: "Cancelling"}, {Status: "Cancelled"}, {Status: "Failed"},
+			{ExecutionStage: "Executing"}, {ExecutionStage: "Complete"},
+		} {
+			key := f.Status + f.ExecutionStage
+			if diff := cmp.Diff(in[key], listed(f), equateEmpty); diff != "" {
+				t.Errorf("%s: listed by %s (-want +got):\n%s", step, key, diff)
+			}
+		}
+	}
+	both := []string{"c1", "old"}
+	want("created", map[string][]string{"Pending": both, "Executing": both})
+
+	_, err := s.MarkSent(ctx, "c1", nodes("c1", 2, base), 2, base)
+	must(t, err)
+	want("sent", map[string][]string{"Pending": {"old"}, "InProgress": {"c1"}, "Executing": both})
+
+	transition(t, s, "c1", "mi-000", runcmd.DetailSuccess, nil) // counters move, the detail does not
+	want("one finished", map[string][]string{"Pending": {"old"}, "InProgress": {"c1"}, "Executing": both})
+
+	// Paging through Executing while the newest command ends between pages neither repeats it nor
+	// skips the rest.
+	p, err := s.ListCommands(ctx, runcmd.CommandQuery{ExecutionStage: "Executing", Limit: 1})
+	must(t, err)
+	if len(p.Commands) != 1 || p.Commands[0].CommandID != "c1" || p.NextToken == "" {
+		t.Fatalf("first page of Executing: %d commands, token %q", len(p.Commands), p.NextToken)
+	}
+	must(t, s.SetCommandDetail(ctx, "c1", []runcmd.CommandDetail{runcmd.CommandDetailInProgress}, runcmd.CommandDetailCancelling))
+	want("cancelling", map[string][]string{"Pending": {"old"}, "Cancelling": {"c1"}, "Executing": both})
+	must(t, s.SetCommandDetail(ctx, "c1", []runcmd.CommandDetail{runcmd.CommandDetailCancelling}, runcmd.CommandDetailCancelled))
+	rest, _ := listAllCommands(t, s, runcmd.CommandQuery{ExecutionStage: "Executing", Limit: 1, NextToken: p.NextToken})
+	if diff := cmp.Diff([]string{"old"}, rest); diff != "" {
+		t.Errorf("second page of Executing after c1 ended (-want +got):\n%s", diff)
+	}
+	want("cancelled", map[string][]string{"Pending": {"old"}, "Cancelled": {"c1"}, "Executing": {"old"}, "Complete": {"c1"}})
+
+	must(t, s.SetCommandDetail(ctx, "old", []runcmd.CommandDetail{runcmd.CommandDetailPending}, runcmd.CommandDetailNoInstancesInTag))
+	want("old ended", map[string][]string{"Cancelled": {"c1"}, "Failed": {"old"}, "Complete": both})
+}
+
 // listAllInvocations pages through ListInvocations and returns "command/instance" names in order.
 func listAllInvocations(t *testing.T, s runcmd.CommandStore, q runcmd.InvocationQuery) []string {
 	t.Helper()
@@ -441,6 +609,18 @@ func testListInvocations(t *testing.T, s runcmd.CommandStore) {
 		{"pair", runcmd.InvocationQuery{CommandID: "c2", InstanceID: "mi-x", Limit: 10}, []string{"c2/mi-x"}},
 		{"missing pair", runcmd.InvocationQuery{CommandID: "c2", InstanceID: "mi-z", Limit: 10}, nil},
 		{"unknown command", runcmd.InvocationQuery{CommandID: "nope", Limit: 10}, nil},
+		{"by node, after, inclusive", runcmd.InvocationQuery{InstanceID: "mi-y", InvokedAfter: base.Add(time.Minute), Limit: 2},
+			[]string{"c3/mi-y", "c2/mi-y", "c1/mi-y"}},
+		{"by node, before, inclusive", runcmd.InvocationQuery{InstanceID: "mi-y", InvokedBefore: base.Add(time.Minute), Limit: 1},
+			[]string{"c1/mi-y", "c0/mi-y"}},
+		{"by node, between", runcmd.InvocationQuery{InstanceID: "mi-x", InvokedAfter: base.Add(time.Minute),
+			InvokedBefore: base.Add(2 * time.Minute), Limit: 1}, []string{"c2/mi-x", "c1/mi-x"}},
+		{"by node, empty range", runcmd.InvocationQuery{InstanceID: "mi-x", InvokedAfter: base.Add(2 * time.Minute),
+			InvokedBefore: base.Add(time.Minute), Limit: 5}, nil},
+		{"by command, in range", runcmd.InvocationQuery{CommandID: "c1", InvokedAfter: base.Add(time.Minute),
+			InvokedBefore: base.Add(time.Minute), Limit: 1}, []string{"c1/mi-x", "c1/mi-y"}},
+		{"by command, out of range", runcmd.InvocationQuery{CommandID: "c1", InvokedAfter: base.Add(time.Minute + 1), Limit: 5}, nil},
+		{"pair, out of range", runcmd.InvocationQuery{CommandID: "c1", InstanceID: "mi-x", InvokedBefore: base, Limit: 5}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -479,40 +659,60 @@ func testPendingInvocations(t *testing.T, s runcmd.CommandStore) {
 	for i := range 12 {
 		invs = append(invs, newInvocation("c1", fmt.Sprintf("mi-%02d", 11-i), i+1, base))
 	}
+	invs[6].Detail = runcmd.DetailInvalidPlatform // Seq 7: never Pending
 	must(t, s.AddInvocations(ctx, invs))
 	create(t, s, newCommand("c2", base), nodes("c2", 3, base))   // another command's invocations stay out
-	transition(t, s, "c1", "mi-08", runcmd.DetailCancelled, nil) // Seq 4: returned whatever its detail
+	transition(t, s, "c1", "mi-08", runcmd.DetailCancelled, nil) // Seq 4: no longer Pending
+	transition(t, s, "c1", "mi-07", runcmd.DetailDelayed, nil)   // Seq 5: nor is a Delayed one
 
 	seqs := func(invs []*runcmd.Invocation) []int {
 		var out []int
 		for _, inv := range invs {
-			if inv.CommandID != "c1" {
-				t.Errorf("invocation of %s returned", inv.CommandID)
+			if inv.CommandID != "c1" || inv.Detail != runcmd.DetailPending {
+				t.Errorf("invocation %s/%s (%s) returned", inv.CommandID, inv.InstanceID, inv.Detail)
 			}
 			out = append(out, inv.Seq)
 		}
 		return out
 	}
-	got, err := s.PendingInvocations(ctx, "c1", 0, 5)
-	must(t, err)
-	if diff := cmp.Diff([]int{1, 2, 3, 4, 5}, seqs(got)); diff != "" {
+	pending := func(after, limit int) []int {
+		t.Helper()
+		got, err := s.PendingInvocations(ctx, "c1", after, limit)
+		must(t, err)
+		return seqs(got)
+	}
+	if diff := cmp.Diff([]int{1, 2, 3, 6, 8}, pending(0, 5)); diff != "" {
 		t.Errorf("first window (-want +got):\n%s", diff)
 	}
-	if got[3].Detail != runcmd.DetailCancelled || got[3].InstanceID != "mi-08" {
-		t.Errorf("Seq 4 = %s %s, want mi-08 Cancelled", got[3].InstanceID, got[3].Detail)
-	}
-	if diff := cmp.Diff(invs[0], got[0], equateEmpty); diff != "" {
+	got, err := s.PendingInvocations(ctx, "c1", 0, 1)
+	must(t, err)
+	if diff := cmp.Diff(invs[:1], got, equateEmpty); diff != "" {
 		t.Errorf("pending invocation (-want +got):\n%s", diff)
 	}
-	got, err = s.PendingInvocations(ctx, "c1", 9, 5)
-	must(t, err)
-	if diff := cmp.Diff([]int{10, 11, 12}, seqs(got)); diff != "" {
+	if diff := cmp.Diff([]int{10, 11, 12}, pending(9, 5)); diff != "" {
 		t.Errorf("last window (-want +got):\n%s", diff)
 	}
-	got, err = s.PendingInvocations(ctx, "c1", 12, 5)
+	if got := pending(12, 5); len(got) != 0 {
+		t.Errorf("after the last Seq: %v", got)
+	}
+
+	// Sending, and ending unsent, take invocations out.
+	_, err = s.MarkSent(ctx, "c1", invs[:2], 2, base)
 	must(t, err)
-	if len(got) != 0 {
-		t.Errorf("after the last Seq: %d invocations", len(got))
+	transition(t, s, "c1", invs[7].InstanceID, runcmd.DetailTerminated, nil) // Seq 8
+	if diff := cmp.Diff([]int{3, 6, 9, 10, 11, 12}, pending(0, 10)); diff != "" {
+		t.Errorf("after sending 1, 2 and ending 8 (-want +got):\n%s", diff)
+	}
+	// An invocation added later, and the empty command.
+	must(t, s.AddInvocations(ctx, []*runcmd.Invocation{newInvocation("c1", "mi-late", 13, base)}))
+	if diff := cmp.Diff([]int{11, 12, 13}, pending(10, 10)); diff != "" {
+		t.Errorf("with a late invocation (-want +got):\n%s", diff)
+	}
+	create(t, s, newCommand("empty", base), nil)
+	gotEmpty, err := s.PendingInvocations(ctx, "empty", 0, 10)
+	must(t, err)
+	if len(gotEmpty) != 0 {
+		t.Errorf("command without invocations: %d pending", len(gotEmpty))
 	}
 }
 

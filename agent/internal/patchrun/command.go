@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/runcmd/runcmd/agent/internal/apiclient"
+	"github.com/runcmd/runcmd/agent/internal/platform"
 	"github.com/runcmd/runcmd/agent/internal/state"
 	"github.com/runcmd/runcmd/patch"
 	"github.com/runcmd/runcmd/patch/apt"
@@ -27,19 +28,23 @@ const SourceEnv = "RUNCMD_PATCH_SOURCE"
 // NewOutbox connects to the results queue the node registered with.
 type NewOutbox func(ctx context.Context, region, queueURL string) (Outbox, error)
 
+// NewS3 returns an S3 reader for s3:// override files, in the region the node registered in. Command
+// calls it only when an override parameter names an s3:// path.
+type NewS3 func(ctx context.Context, region string) (ObjectGetter, error)
+
 // Command runs `runcmd-agent patch` with its arguments and returns the exit code. The step runs it
 // with the agent's environment: RUNCMD_STATE_DIR names the agent's state directory (identity, key,
-// registration), SSM_COMMAND_ID the command.
-func Command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, newOutbox NewOutbox) int {
+// registration), SSM_COMMAND_ID the command. A nil newS3 makes s3:// override files fail the step.
+func Command(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, newOutbox NewOutbox, newS3 NewS3) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	fs := flag.NewFlagSet("runcmd-agent patch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options
 	fs.StringVar(&o.Operation, "operation", "", "Scan or Install")
 	fs.StringVar(&o.SnapshotID, "snapshot-id", "", "snapshot id (a GUID; empty: a new one)")
-	fs.StringVar(&o.InstallOverrideList, "install-override-list", "", "https URL of an install override list")
+	fs.StringVar(&o.InstallOverrideList, "install-override-list", "", "https:// URL or s3://bucket/key of an install override list")
 	fs.StringVar(&o.RebootOption, "reboot-option", string(patch.RebootIfNeeded), "RebootIfNeeded or NoReboot")
-	fs.StringVar(&o.BaselineOverride, "baseline-override", "", "URL of a baseline override (not supported yet)")
+	fs.StringVar(&o.BaselineOverride, "baseline-override", "", "https:// URL or s3://bucket/key of a JSON array of baselines")
 	stateDir := fs.String("state-dir", getenv("RUNCMD_STATE_DIR"), "the agent's state directory (env RUNCMD_STATE_DIR)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -77,6 +82,16 @@ func Command(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	o.InstanceID, o.CommandID, o.StateDir, o.Key = reg.InstanceID, getenv("SSM_COMMAND_ID"), *stateDir, key
 	o.API, o.Source, o.Outbox, o.Stdout, o.BootTime = apiclient.New(reg.Endpoint), src, out, stdout, bootTime()
+	f := platform.Collect()
+	if osys, ok := patch.OperatingSystemFor(f.PlatformType, f.PlatformName, f.PlatformVersion); ok {
+		o.OperatingSystem = osys // as the api derives it from the same facts in the node's heartbeat
+	}
+	if newS3 != nil && (strings.HasPrefix(o.BaselineOverride, "s3://") || strings.HasPrefix(o.InstallOverrideList, "s3://")) {
+		if o.S3, err = newS3(ctx, reg.Region); err != nil {
+			log.Error("patch_failed", "instance_id", reg.InstanceID, "err", err)
+			return ExitError
+		}
+	}
 	if o.CommandID == "" {
 		log.Error("patch_failed", "instance_id", reg.InstanceID, "err", "SSM_COMMAND_ID is not set: run this from AWS-RunPatchBaseline")
 		return ExitError

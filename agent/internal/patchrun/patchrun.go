@@ -1,12 +1,16 @@
 // Package patchrun is `runcmd-agent patch`, what the PatchLinux step of AWS-RunPatchBaseline runs: it
-// fetches the node's baseline snapshot from the api (GetDeployablePatchSnapshotForInstance), picks the
-// package source (apt, dnf/yum, or — only when RUNCMD_PATCH_SOURCE says so — a simulated inventory),
-// runs the Scan or Install with package patch, prints a summary for the step output, signs and sends
-// the patch report to the results queue, keeps the pending-reboot state between runs, and asks the
-// agent for a reboot with exit code 194 when RebootOption=RebootIfNeeded and something was installed.
+// fetches the node's baseline snapshot from the api (GetDeployablePatchSnapshotForInstance, with the
+// node's entry of a BaselineOverride file when one is given), picks the package source (apt, dnf/yum,
+// or — only when RUNCMD_PATCH_SOURCE says so — a simulated inventory), runs the Scan or Install with
+// package patch (an InstallOverrideList file choosing what Install installs), prints a summary for the
+// step output, signs and sends the patch report to the results queue, keeps the pending-reboot state
+// between runs, and asks the agent for a reboot with exit code 194 when RebootOption=RebootIfNeeded and
+// something was installed. Override files come from https:// URLs or s3://bucket/key paths, as the
+// document's parameter patterns allow.
 package patchrun
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -18,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -25,20 +30,31 @@ import (
 	"github.com/runcmd/runcmd/patch"
 )
 
-// Exit codes of the step.
+// Exit codes of the step. The BaselineOverride ones are the payload's, so scripts that look at the
+// step's exit code behave as on SSM.
 const (
 	ExitOK     = 0
 	ExitFailed = 1 // the operation ran, but some installs failed
 	ExitError  = 2 // the operation could not run
 	// ExitReboot asks the agent to reboot the node and run the step again (the payload's 194).
 	ExitReboot = 194
+
+	ExitBaselineOverrideInvalid       = 161 // not a JSON array of valid baselines
+	ExitBaselineOverrideDownload      = 162 // could not be downloaded
+	ExitBaselineOverrideMissingOS     = 163 // no entry for the node's operating system
+	ExitBaselineOverrideMultipleForOS = 165 // several entries for it
+	ExitBaselineOverrideUnsupportedOS = 166 // the node's operating system has no baselines
+	ExitBothOverrides                 = 167 // BaselineOverride and InstallOverrideList together
 )
 
 // stateFile keeps the pending-reboot state between runs (the payload's patch-states-configuration.json).
 const stateFile = "patch/patch-states-configuration.json"
 
-// maxOverrideDownload bounds an InstallOverrideList download.
-const maxOverrideDownload = patch.MaxOverrideListSize
+// downloadTimeout bounds one override file download.
+const downloadTimeout = time.Minute
+
+// s3URL is the document's pattern for S3 paths: s3://bucket/key, the key ending in a file name.
+var s3URL = regexp.MustCompile(`^s3://([^/]+)/(.*?([^/]+))$`)
 
 // API calls the runcmd api (apiclient.Client).
 type API interface {
@@ -48,6 +64,12 @@ type API interface {
 // Outbox is the results queue.
 type Outbox interface {
 	Send(ctx context.Context, body string) error
+}
+
+// ObjectGetter reads an S3 object into w, failing when it is larger than maxBytes (upload.S3, the
+// agent's S3 adapter, implements it).
+type ObjectGetter interface {
+	Download(ctx context.Context, bucket, key string, w io.Writer, maxBytes int64) error
 }
 
 // Rebooter is implemented by sources whose reboot is simulated (simulated.Source): the run reboots
@@ -60,19 +82,25 @@ type Rebooter interface {
 type Options struct {
 	Operation           string
 	SnapshotID          string
-	InstallOverrideList string // https URL
+	InstallOverrideList string // https:// URL or s3://bucket/key of the patches Install installs
 	RebootOption        string
-	BaselineOverride    string
+	BaselineOverride    string // https:// URL or s3://bucket/key of a JSON array of baselines
 
 	InstanceID string
 	CommandID  string
 	StateDir   string
 	Key        ed25519.PrivateKey
+	// OperatingSystem is the node's, which picks its entry of a BaselineOverride file ("" when Patch
+	// Manager has no baselines for it).
+	OperatingSystem patch.OperatingSystem
 
 	API    API
 	Source patch.Source
 	Outbox Outbox
-	HTTP   *http.Client
+	// HTTP downloads https:// override files (nil: a client with a one-minute timeout); S3 reads
+	// s3:// ones (nil: s3:// URLs fail the step).
+	HTTP *http.Client
+	S3   ObjectGetter
 	// BootTime is when the node last booted (zero when unknown).
 	BootTime time.Time
 	Now      func() time.Time
@@ -95,10 +123,15 @@ func Run(ctx context.Context, o Options) (int, error) {
 		o.Stdout = io.Discard
 	}
 	if o.BaselineOverride != "" && o.InstallOverrideList != "" {
-		return ExitError, errors.New("BaselineOverride and InstallOverrideList cannot be used together")
+		return ExitBothOverrides, errors.New("BaselineOverride and InstallOverrideList cannot be used together")
 	}
+	var override *patch.Baseline
 	if o.BaselineOverride != "" {
-		return ExitError, errors.New("BaselineOverride is not supported by runcmd yet: register the baseline for the node's patch group instead")
+		b, code, err := baselineOverride(ctx, o)
+		if err != nil {
+			return code, err
+		}
+		override = &b
 	}
 	if o.SnapshotID == "" {
 		id, err := patch.NewSnapshotID()
@@ -107,7 +140,7 @@ func Run(ctx context.Context, o Options) (int, error) {
 		}
 		o.SnapshotID = id
 	}
-	snap, err := fetchSnapshot(ctx, o.API, o.InstanceID, o.SnapshotID)
+	snap, err := fetchSnapshot(ctx, o.API, o.InstanceID, o.SnapshotID, override)
 	if err != nil {
 		return ExitError, err
 	}
@@ -117,9 +150,13 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return ExitError, err
 	}
 	if o.InstallOverrideList != "" && req.Operation == patch.Install {
-		l, err := fetchOverrideList(ctx, o.HTTP, o.InstallOverrideList)
+		b, err := download(ctx, o, "InstallOverrideList", o.InstallOverrideList, patch.MaxOverrideListSize)
 		if err != nil {
 			return ExitError, err
+		}
+		l, err := patch.ParseOverrideList(b)
+		if err != nil {
+			return ExitError, fmt.Errorf("InstallOverrideList %s: %w", o.InstallOverrideList, err)
 		}
 		req.InstallOverrideList, req.InstallOverrideListURL = l, o.InstallOverrideList
 	}
@@ -159,7 +196,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 		return ExitError, err
 	}
 	printSummary(o.Stdout, rep)
-	if err := sendReport(ctx, o, rep); err != nil {
+	if override != nil {
+		// As on SSM, a run with a BaselineOverride does not overwrite the node's patch compliance: its
+		// results are the step output only.
+		fmt.Fprintln(o.Stdout, "BaselineOverride in use: the results above are not reported to Patch Manager or Compliance.")
+	} else if err := sendReport(ctx, o, rep); err != nil {
 		return ExitError, err
 	}
 	switch {
@@ -172,13 +213,98 @@ func Run(ctx context.Context, o Options) (int, error) {
 	return ExitOK, nil
 }
 
-// fetchSnapshot asks the api for the node's snapshot and decodes it from its download URL (runcmd
-// hands out data: URLs; an https URL is downloaded).
-func fetchSnapshot(ctx context.Context, api API, instanceID, snapshotID string) (patch.Snapshot, error) {
+// baselineOverride downloads the BaselineOverride file and returns the node's entry, or the payload's
+// exit code for what went wrong.
+func baselineOverride(ctx context.Context, o Options) (patch.Baseline, int, error) {
+	if o.OperatingSystem == "" {
+		return patch.Baseline{}, ExitBaselineOverrideUnsupportedOS,
+			errors.New("BaselineOverride: Patch Manager has no baselines for this node's operating system")
+	}
+	data, err := download(ctx, o, "BaselineOverride", o.BaselineOverride, patch.MaxBaselineOverrideSize)
+	if err != nil {
+		return patch.Baseline{}, ExitBaselineOverrideDownload, err
+	}
+	list, err := patch.ParseBaselineOverride(data)
+	if err != nil {
+		return patch.Baseline{}, ExitBaselineOverrideInvalid, fmt.Errorf("BaselineOverride %s: %w", o.BaselineOverride, err)
+	}
+	b, err := patch.SelectBaselineOverride(list, o.OperatingSystem)
+	var oe *patch.BaselineOverrideError
+	switch {
+	case errors.As(err, &oe) && oe.Matches == 0:
+		return b, ExitBaselineOverrideMissingOS, fmt.Errorf("BaselineOverride %s: %w", o.BaselineOverride, err)
+	case errors.As(err, &oe):
+		return b, ExitBaselineOverrideMultipleForOS, fmt.Errorf("BaselineOverride %s: %w", o.BaselineOverride, err)
+	case err != nil:
+		return b, ExitBaselineOverrideInvalid, fmt.Errorf("BaselineOverride %s: %w", o.BaselineOverride, err)
+	}
+	return b, ExitOK, nil
+}
+
+// download fetches an override file named by param from an https:// URL or an s3://bucket/key path,
+// refusing more than maxBytes. Other schemes (file paths included) are refused, as the document's
+// parameter patterns and the payload refuse them.
+func download(ctx context.Context, o Options, param, url string, maxBytes int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, downloadTimeout)
+	defer cancel()
+	var buf bytes.Buffer
+	switch {
+	case strings.HasPrefix(url, "https://"):
+		c := o.HTTP
+		if c == nil {
+			c = &http.Client{Timeout: downloadTimeout}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", param, url, err)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("download %s: %w", param, err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("download %s %s: HTTP %d", param, url, resp.StatusCode)
+		}
+		n, err := io.Copy(&buf, io.LimitReader(resp.Body, maxBytes+1))
+		if err != nil {
+			return nil, fmt.Errorf("download %s %s: %w", param, url, err)
+		}
+		if n > maxBytes {
+			return nil, fmt.Errorf("download %s %s: larger than %d bytes", param, url, maxBytes)
+		}
+	case strings.HasPrefix(url, "s3://"):
+		m := s3URL.FindStringSubmatch(url)
+		if m == nil {
+			return nil, fmt.Errorf("%s %s: not an s3://bucket/key path", param, url)
+		}
+		if o.S3 == nil {
+			return nil, fmt.Errorf("%s %s: this agent has no S3 client", param, url)
+		}
+		if err := o.S3.Download(ctx, m[1], m[2], &buf, maxBytes); err != nil {
+			return nil, fmt.Errorf("download %s: %w", param, err)
+		}
+	default:
+		return nil, fmt.Errorf("%s %q: use an https:// URL or an s3://bucket/key path", param, url)
+	}
+	return buf.Bytes(), nil
+}
+
+// snapshotRequest is GetDeployablePatchSnapshotForInstance's input.
+type snapshotRequest struct {
+	InstanceID       string          `json:"InstanceId"`
+	SnapshotID       string          `json:"SnapshotId"`
+	BaselineOverride *patch.Baseline `json:"BaselineOverride,omitempty"`
+}
+
+// fetchSnapshot asks the api for the node's snapshot — of override when set, which the api checks
+// against the node's operating system — and decodes it from its download URL (runcmd hands out data:
+// URLs).
+func fetchSnapshot(ctx context.Context, api API, instanceID, snapshotID string, override *patch.Baseline) (patch.Snapshot, error) {
 	var out struct {
 		SnapshotDownloadURL string `json:"SnapshotDownloadUrl"`
 	}
-	in := map[string]string{"InstanceId": instanceID, "SnapshotId": snapshotID}
+	in := snapshotRequest{InstanceID: instanceID, SnapshotID: snapshotID, BaselineOverride: override}
 	if err := api.Call(ctx, "GetDeployablePatchSnapshotForInstance", in, &out); err != nil {
 		return patch.Snapshot{}, fmt.Errorf("get patch snapshot %s: %w", snapshotID, err)
 	}
@@ -196,32 +322,6 @@ func fetchSnapshot(ctx context.Context, api API, instanceID, snapshotID string) 
 		return patch.Snapshot{}, fmt.Errorf("decode patch snapshot %s: %w", snapshotID, err)
 	}
 	return snap, nil
-}
-
-func fetchOverrideList(ctx context.Context, c *http.Client, url string) (*patch.OverrideList, error) {
-	if !strings.HasPrefix(url, "https://") {
-		return nil, fmt.Errorf("InstallOverrideList %s: only https URLs are supported by runcmd (not s3://)", url)
-	}
-	if c == nil {
-		c = &http.Client{Timeout: time.Minute}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, fmt.Errorf("InstallOverrideList: %w", err)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("download InstallOverrideList: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download InstallOverrideList: HTTP %d", resp.StatusCode)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxOverrideDownload+1))
-	if err != nil {
-		return nil, fmt.Errorf("download InstallOverrideList: %w", err)
-	}
-	return patch.ParseOverrideList(b)
 }
 
 func loadState(dir string) (persisted, error) {

@@ -2,10 +2,12 @@ package patchrun
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +21,42 @@ import (
 
 const instanceID = "mi-0123456789abcdef0"
 
-// snapshotAPI answers GetDeployablePatchSnapshotForInstance with a data: URL, as the api does.
-type snapshotAPI struct{ b patch.Baseline }
+// snapshotAPI answers GetDeployablePatchSnapshotForInstance with a data: URL, as the api does: of the
+// request's BaselineOverride when it has one (refused unless it is for osys, the node's system), else of
+// b. It records the requests it was sent.
+type snapshotAPI struct {
+	b        patch.Baseline
+	osys     patch.OperatingSystem
+	requests *[]map[string]any
+}
 
 func (a snapshotAPI) Call(ctx context.Context, op string, in, out any) error {
-	args := in.(map[string]string)
-	snap, err := patch.NewSnapshot(args["SnapshotId"], args["InstanceId"], "prod", a.b, time.Now())
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	var args struct {
+		InstanceID       string          `json:"InstanceId"`
+		SnapshotID       string          `json:"SnapshotId"`
+		BaselineOverride *patch.Baseline `json:"BaselineOverride"`
+	}
+	if err := json.Unmarshal(raw, &args); err != nil {
+		return err
+	}
+	if a.requests != nil {
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		*a.requests = append(*a.requests, m)
+	}
+	b := a.b
+	if o := args.BaselineOverride; o != nil {
+		if o.OperatingSystem != cmp.Or(a.osys, patch.AmazonLinux2023) {
+			return errors.New("ValidationException: BaselineOverride is for another operating system")
+		}
+		b = *o
+		b.BaselineID, b.Name = "BaselineOverride", "BaselineOverride"
+	}
+	snap, err := patch.NewSnapshot(args.SnapshotID, args.InstanceID, "prod", b, time.Now())
 	if err != nil {
 		return err
 	}
@@ -59,7 +91,7 @@ func setup(t *testing.T) (Options, *outbox, ed25519.PublicKey, string) {
 		ApprovalRules: &patch.RuleGroup{PatchRules: []patch.Rule{{ComplianceLevel: patch.LevelCritical, ApproveAfterDays: new(int),
 			PatchFilterGroup: patch.FilterGroup{PatchFilters: []patch.Filter{{Key: patch.KeyClassification, Values: []string{"Security"}}}}}}}}
 	out := &outbox{}
-	return Options{InstanceID: instanceID, CommandID: "c1", StateDir: dir, Key: key, API: snapshotAPI{b},
+	return Options{InstanceID: instanceID, CommandID: "c1", StateDir: dir, Key: key, API: snapshotAPI{b: b},
 		Source: simulated.New(inv, nil), Outbox: out, Stdout: &bytes.Buffer{}}, out, pub, inv
 }
 

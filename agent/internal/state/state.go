@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -23,12 +22,24 @@ const (
 
 const instanceIDFile = "instance-id"
 
-// instanceIDPattern accepts managed-instance ids (mi- + 17 hex, as SSM issues them) and EC2-style ids, so
-// fleets and tests may name nodes themselves. It also keeps ids safe as SQS queue names and file names.
-var instanceIDPattern = regexp.MustCompile(`^m?i-[0-9a-f]{8,17}$`)
-
-// ValidInstanceID reports whether id can name a node.
-func ValidInstanceID(id string) bool { return instanceIDPattern.MatchString(id) }
+// ValidInstanceID reports whether id can name a node: managed-instance ids (mi- + 17 hex, as SSM issues
+// them) and EC2-style ids (^m?i-[0-9a-f]{8,17}$), so fleets and tests may name nodes themselves. It
+// also keeps ids safe as SQS queue names and file names.
+func ValidInstanceID(id string) bool {
+	hex, ok := strings.CutPrefix(id, "mi-")
+	if !ok {
+		hex, ok = strings.CutPrefix(id, "i-")
+	}
+	if !ok || len(hex) < 8 || len(hex) > 17 {
+		return false
+	}
+	for i := range len(hex) {
+		if c := hex[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // NewInstanceID returns a fresh managed-instance id: "mi-" and 17 lowercase hex characters.
 func NewInstanceID() (string, error) {
