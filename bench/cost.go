@@ -138,13 +138,18 @@ type IdleCost struct {
 	ServiceRequestsPerMin float64        `json:"service_requests_per_node_minute"`
 	WriteUnitsPerMin      float64        `json:"dynamodb_write_units_per_node_minute"`
 	USDPerNodeMonth       float64        `json:"usd_per_node_month"`
+	// Heartbeats is how many heartbeats the functions handled in the window.
+	Heartbeats int `json:"heartbeats_in_window"`
 }
 
 // NewIdleCost prices one idle node from a tally taken over window while it was the only agent.
 // Requests on the commands and invocations tables are sweep's (fixed per deployment) and left out.
+// The functions' requests are counted per heartbeat they received and scaled to the agent's
+// heartbeat rate, so the window need not hold a whole number of heartbeat intervals; with no
+// heartbeat received (a quick run's short window), they are averaged over the window.
 func NewIdleCost(t Tally, window time.Duration, writeUnits float64) *IdleCost {
 	minutes := window.Minutes()
-	ic := &IdleCost{WindowMinutes: minutes, PollerEmptyPolls: t.EmptyPolls}
+	ic := &IdleCost{WindowMinutes: minutes, PollerEmptyPolls: t.EmptyPolls, Heartbeats: t.HeartbeatsReceived}
 	svc := 0.0
 	for _, o := range t.Ops {
 		if o.Resource == "commands" || o.Resource == "invocations" {
@@ -153,25 +158,26 @@ func NewIdleCost(t Tally, window time.Duration, writeUnits float64) *IdleCost {
 		ic.ServiceOps = append(ic.ServiceOps, o)
 		svc += float64(o.Count)
 	}
-	ic.ServiceRequestsPerMin = svc / minutes
+	heartbeatsPerMin := time.Minute.Seconds() / runcmd.HeartbeatInterval.Seconds()
+	// perMin turns a count over the window into a count per node-minute.
+	perMin := 1 / minutes
+	if t.HeartbeatsReceived > 0 {
+		perMin = heartbeatsPerMin / float64(t.HeartbeatsReceived)
+	}
+	sqsSvc := 0
+	for _, o := range ic.ServiceOps {
+		if o.Service == "SQS" {
+			sqsSvc += o.Count
+		}
+	}
+	ic.ServiceRequestsPerMin = svc * perMin
 	// The agent: one long poll per PollWait that returns empty, one heartbeat per HeartbeatInterval.
-	ic.AgentRequestsPerMin = time.Minute.Seconds()/node.PollWait.Seconds() + time.Minute.Seconds()/runcmd.HeartbeatInterval.Seconds()
-	ic.WriteUnitsPerMin = writeUnits / minutes
+	ic.AgentRequestsPerMin = time.Minute.Seconds()/node.PollWait.Seconds() + heartbeatsPerMin
+	ic.WriteUnitsPerMin = writeUnits * perMin
 	perMonth := 30 * 24 * 60.0
 	// Heartbeat handling runs in ingest: its requests are SQS and DynamoDB; Lambda invocations are one
 	// per results batch, which an idle fleet sends alone: one per heartbeat.
-	heartbeatsPerMin := time.Minute.Seconds() / runcmd.HeartbeatInterval.Seconds()
-	ic.USDPerNodeMonth = perMonth * ((ic.AgentRequestsPerMin+ic.sqsServicePerMin())*priceSQSStandard +
+	ic.USDPerNodeMonth = perMonth * ((ic.AgentRequestsPerMin+float64(sqsSvc)*perMin)*priceSQSStandard +
 		ic.WriteUnitsPerMin*priceDynamoWRU + heartbeatsPerMin*priceLambdaRequest)
 	return ic
-}
-
-func (ic *IdleCost) sqsServicePerMin() float64 {
-	n := 0
-	for _, o := range ic.ServiceOps {
-		if o.Service == "SQS" {
-			n += o.Count
-		}
-	}
-	return float64(n) / ic.WindowMinutes
 }

@@ -25,15 +25,16 @@ import (
 type Counter struct {
 	res config.Resources
 
-	mu         sync.Mutex
-	on         bool
-	ops        map[string]*OpCount
-	emptyPolls map[string]int // ReceiveMessage calls that returned nothing, by queue role
-	heartbeats int            // SendMessage calls carrying an agent heartbeat
-	maxBody    int            // largest SQS message body sent, bytes
-	writes     []ddbWrite
-	readUnits  float64
-	ddbErrors  int
+	mu           sync.Mutex
+	on           bool
+	ops          map[string]*OpCount
+	emptyPolls   map[string]int // ReceiveMessage calls that returned nothing, by queue role
+	heartbeats   int            // SendMessage calls carrying an agent heartbeat
+	heartbeatsIn int            // heartbeats the functions received from the results queue
+	maxBody      int            // largest SQS message body sent, bytes
+	writes       []ddbWrite
+	readUnits    float64
+	ddbErrors    int
 }
 
 // OpCount is the tally of one service operation (one queue role for SQS).
@@ -78,7 +79,7 @@ func (c *Counter) Start() {
 	c.on = true
 	c.ops = map[string]*OpCount{}
 	c.emptyPolls = map[string]int{}
-	c.heartbeats, c.maxBody, c.readUnits, c.ddbErrors = 0, 0, 0, 0
+	c.heartbeats, c.heartbeatsIn, c.maxBody, c.readUnits, c.ddbErrors = 0, 0, 0, 0, 0
 	c.writes = nil
 }
 
@@ -87,7 +88,7 @@ func (c *Counter) Stop() Tally {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.on = false
-	t := Tally{EmptyPolls: map[string]int{}, Heartbeats: c.heartbeats, MaxSQSBody: c.maxBody,
+	t := Tally{EmptyPolls: map[string]int{}, Heartbeats: c.heartbeats, HeartbeatsReceived: c.heartbeatsIn, MaxSQSBody: c.maxBody,
 		ReadUnits: c.readUnits, writes: slices.Clone(c.writes)}
 	for _, o := range c.ops {
 		t.Ops = append(t.Ops, *o)
@@ -104,9 +105,12 @@ type Tally struct {
 	Ops        []OpCount      `json:"ops"`
 	EmptyPolls map[string]int `json:"empty_polls"`
 	Heartbeats int            `json:"heartbeats"`
-	MaxSQSBody int            `json:"max_sqs_body_bytes"`
-	ReadUnits  float64        `json:"dynamodb_read_units"`
-	writes     []ddbWrite
+	// HeartbeatsReceived counts heartbeats in the results queue's ReceiveMessage answers: the ones the
+	// functions handled, whoever sent them (a counted agent or a separate process).
+	HeartbeatsReceived int     `json:"heartbeats_received"`
+	MaxSQSBody         int     `json:"max_sqs_body_bytes"`
+	ReadUnits          float64 `json:"dynamodb_read_units"`
+	writes             []ddbWrite
 }
 
 // Total is the number of requests counted (empty long polls excluded).
@@ -150,9 +154,18 @@ func (c *Counter) record(ctx context.Context, input, output any, err error, took
 	switch in := input.(type) {
 	case *sqs.ReceiveMessageInput:
 		queue = c.queueRole(aws.ToString(in.QueueUrl))
-		if out, ok := output.(*sqs.ReceiveMessageOutput); ok && err == nil && len(out.Messages) == 0 {
-			c.emptyPolls[queue]++
-			return
+		if out, ok := output.(*sqs.ReceiveMessageOutput); ok && err == nil {
+			if len(out.Messages) == 0 {
+				c.emptyPolls[queue]++
+				return
+			}
+			if queue == "results" {
+				for _, m := range out.Messages {
+					if strings.Contains(aws.ToString(m.Body), `"kind":"heartbeat"`) {
+						c.heartbeatsIn++
+					}
+				}
+			}
 		}
 	case *sqs.SendMessageInput:
 		queue = c.queueRole(aws.ToString(in.QueueUrl))
@@ -165,6 +178,9 @@ func (c *Counter) record(ctx context.Context, input, output any, err error, took
 		queue = c.queueRole(aws.ToString(in.QueueUrl))
 		for _, e := range in.Entries {
 			c.maxBody = max(c.maxBody, len(aws.ToString(e.MessageBody)))
+			if strings.Contains(aws.ToString(e.MessageBody), `"kind":"heartbeat"`) {
+				c.heartbeats++
+			}
 		}
 	case *sqs.DeleteMessageInput:
 		queue = c.queueRole(aws.ToString(in.QueueUrl))

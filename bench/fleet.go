@@ -39,12 +39,14 @@ type FleetSize struct {
 	Ansible       *AnsibleSize `json:"ansible,omitempty"`
 	// Ratio is runcmd's median time over Ansible's (below 1: runcmd is faster).
 	Ratio float64 `json:"runcmd_over_ansible"`
+	// Pruned is how many invocation items were deleted between runs (System.Prune).
+	Pruned int `json:"items_pruned"`
 }
 
 // RunFleet sends `true` to every agent tagged key=value (there must be n) and times it.
-func RunFleet(ctx context.Context, s *System, key, value string, n int, emulator int) (FleetRun, error) {
+func RunFleet(ctx context.Context, s *System, key, value string, n int) (FleetRun, error) {
 	r := FleetRun{Nodes: n}
-	cpu := startCPU(emulator)
+	cpu := startCPU(s.Emulator)
 	t0 := time.Now()
 	out, err := s.SSM.SendCommand(ctx, &ssm.SendCommandInput{
 		DocumentName:   aws.String("AWS-RunShellScript"),

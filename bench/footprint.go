@@ -18,11 +18,16 @@ import (
 
 // FootprintResult is measurement 5: runcmd-agent as a real process.
 type FootprintResult struct {
-	BinaryBytes   int64   `json:"binary_bytes"`
-	BuildFlags    string  `json:"build_flags"`
-	IdleRSS       int64   `json:"idle_rss_bytes_after_60s"`
-	FirstMinCPU   float64 `json:"cpu_s_first_minute"` // includes start-up and registration
+	BinaryBytes int64  `json:"binary_bytes"`
+	BuildFlags  string `json:"build_flags"`
+	IdleRSS     int64  `json:"idle_rss_bytes_after_60s"`
+	// StartCPU is the agent process's CPU until it was listed Online: start-up and its first
+	// heartbeat (registration is the separate `runcmd-agent register` process, not counted).
+	StartCPU float64 `json:"cpu_s_start_up"`
+	// IdleCPUPerMin is its CPU over the idle minute after it came online.
 	IdleCPUPerMin float64 `json:"idle_cpu_s_per_minute"`
+	// IdleSeconds is how long the agent idled before IdleRSS and IdleCPUPerMin were taken.
+	IdleSeconds float64 `json:"idle_window_s"`
 	// Busy is five `sleep 5` documents sent at once.
 	BusyPeakRSS         int64     `json:"busy_peak_rss_bytes"`
 	BusyPeakRSSChildren int64     `json:"busy_peak_rss_with_children_bytes"`
@@ -60,8 +65,10 @@ func StartAgentProcess(ctx context.Context, s *System, bin, dir string) (*AgentP
 	if err != nil {
 		return nil, err
 	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL="+s.Emulator.Endpoint) // the last value wins
 	reg := exec.CommandContext(ctx, bin, "register", "--code", actCode, "--id", actID, "--region", s.base.Region,
 		"--endpoint", s.Endpoint, "--state-dir", state)
+	reg.Env = env
 	if out, err := reg.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("runcmd-agent register: %w: %s", err, out)
 	}
@@ -74,6 +81,7 @@ func StartAgentProcess(ctx context.Context, s *System, bin, dir string) (*AgentP
 		return nil, err
 	}
 	cmd := exec.Command(bin, "--state-dir", state, "--prefix", s.Prefix, "--grace", "5s")
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -104,13 +112,20 @@ func (p *AgentProcess) Stop() {
 	p.log.Close()
 }
 
-// MeasureIdle waits idle for two "minutes" (minute is a minute except in quick runs) after the agent
-// came online: RSS after the first, CPU of the first (start-up included) and of the second (idle only,
-// scaled to a minute). The counter is on for the window, so the
-// service-side cost of one idle node is measured too.
-func MeasureIdle(ctx context.Context, s *System, p *AgentProcess, minute time.Duration, r *FootprintResult) error {
+// MeasureIdle lets the agent idle for one "minute" (a minute except in quick runs) from when it came
+// online, long-polling its queue: its CPU until then (start-up), its RSS and CPU at the end of the
+// minute. One minute serves both idle numbers, as the agent does the same every minute (three 20 s
+// long polls, one heartbeat). The counter runs over the minute plus settle, so the functions' work
+// for the heartbeat the agent sends about a minute after it started is counted whole: the service
+// side of an idle node's cost.
+func MeasureIdle(ctx context.Context, s *System, p *AgentProcess, minute, settle time.Duration, r *FootprintResult) error {
 	s.Counter.Start()
 	t0 := time.Now()
+	cpu0, err := procCPU(p.Pid())
+	if err != nil {
+		s.Counter.Stop()
+		return err
+	}
 	if err := sleepCtx(ctx, minute); err != nil {
 		s.Counter.Stop()
 		return err
@@ -120,22 +135,19 @@ func MeasureIdle(ctx context.Context, s *System, p *AgentProcess, minute time.Du
 		s.Counter.Stop()
 		return err
 	}
-	cpu60, err := procCPU(p.Pid())
+	cpu1, err := procCPU(p.Pid())
 	if err != nil {
 		s.Counter.Stop()
 		return err
 	}
-	if err := sleepCtx(ctx, minute); err != nil {
+	r.IdleSeconds = time.Since(t0).Seconds()
+	if err := sleepCtx(ctx, settle); err != nil {
 		s.Counter.Stop()
 		return err
 	}
-	cpu120, err := procCPU(p.Pid())
 	t := s.Counter.Stop()
 	window := time.Since(t0)
-	if err != nil {
-		return err
-	}
-	r.IdleRSS, r.FirstMinCPU, r.IdleCPUPerMin = rss, cpu60.Seconds(), (cpu120-cpu60).Seconds()*time.Minute.Seconds()/minute.Seconds()
+	r.IdleRSS, r.StartCPU, r.IdleCPUPerMin = rss, cpu0.Seconds(), (cpu1-cpu0).Seconds()*time.Minute.Seconds()/minute.Seconds()
 	r.CPUResolution = fmt.Sprintf("%d ms (/proc clock ticks)", 1000/clockTick)
 	wu, _, err := t.WriteUnits(ctx, s.itemSize)
 	if err != nil {

@@ -134,28 +134,24 @@ func findEmulator(endpoint string) int {
 
 // cpuMeter measures the CPU this process and the emulator spend between start and stop.
 type cpuMeter struct {
-	emulator       int
+	emulator       *Emulator
 	self0, emu0    time.Duration
 	wall0          time.Time
 	Self, Emulator time.Duration
 	Wall           time.Duration
 }
 
-func startCPU(emulator int) *cpuMeter {
+func startCPU(emulator *Emulator) *cpuMeter {
 	m := &cpuMeter{emulator: emulator, self0: selfCPU(), wall0: time.Now()}
-	if emulator > 0 {
-		m.emu0, _ = procCPU(emulator)
-	}
+	m.emu0, _ = emulator.CPU()
 	return m
 }
 
 func (m *cpuMeter) stop() *cpuMeter {
 	m.Self = selfCPU() - m.self0
 	m.Wall = time.Since(m.wall0)
-	if m.emulator > 0 {
-		if e, err := procCPU(m.emulator); err == nil {
-			m.Emulator = e - m.emu0
-		}
+	if e, err := m.emulator.CPU(); err == nil {
+		m.Emulator = e - m.emu0
 	}
 	return m
 }

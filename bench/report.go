@@ -24,14 +24,19 @@ func (rep *Report) Write(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	if err := rep.WriteJSON(filepath.Join(dir, "report.json")); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "REPORT.md"), []byte(rep.Markdown()), 0o644)
+}
+
+// WriteJSON writes the report's JSON encoding to path.
+func (rep *Report) WriteJSON(path string) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode report: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "REPORT.md"), []byte(rep.Markdown()), 0o644)
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // Render writes REPORT.md into dir again from a report.json.
@@ -123,7 +128,7 @@ func (rep *Report) Markdown() string {
 		{"date (UTC)", mc.Date},
 		{"machine", fmt.Sprintf("%d cores (%s), %.1f GiB memory, %s", mc.Cores, mc.CPUModel, float64(mc.MemoryBytes)/(1<<30), mc.OSArch)},
 		{"Go", mc.GoVersion},
-		{"emulator", fmt.Sprintf("%s (moto_server pid %d, RSS %s at start)", mc.Emulator, mc.EmulatorPID, mb(mc.EmulatorRSS))},
+		{"emulator", rep.emulatorLine()},
 		{"load average (1/5/15 min)", fmt.Sprintf("start %s, end %s", mc.LoadStart, mc.LoadEnd)},
 		{"run time", fmt.Sprintf("%.1f min (budget %.0f min)%s", rep.Seconds/60, mc.BudgetMinute, map[bool]string{true: ", QUICK MODE: small sizes, not for quoting", false: ""}[rep.Quick])},
 	})
@@ -143,6 +148,7 @@ func (rep *Report) Markdown() string {
 	rep.footprintSection(&m)
 	rep.apiSection(&m)
 	rep.documentsSection(&m)
+	rep.timeSection(&m)
 	if len(rep.Notes) > 0 {
 		m.p("## Notes from this run")
 		m.p("")
@@ -154,9 +160,9 @@ func (rep *Report) Markdown() string {
 	m.p("## How to reproduce")
 	m.p("")
 	m.p("```sh")
-	m.p("make bench                                          # uses the emulator at $AWS_ENDPOINT_URL, or starts moto_server")
-	m.p("AWS_ENDPOINT_URL=http://127.0.0.1:4599 make bench   # a fresh moto_server of its own (recommended on shared machines)")
-	m.p("go run ./bench/cmd/benchrun -quick                  # small sizes, to work on the bench itself (needs an emulator)")
+	m.p("make bench                                    # a fresh moto_server per group of sections (moto_server on PATH)")
+	m.p("localstack/with-emulator.sh go run ./bench/cmd/benchrun -quick                 # small sizes, to work on the bench")
+	m.p("localstack/with-emulator.sh go run ./bench/cmd/benchrun -sections fleet,ansible # some sections: report-sections.json")
 	m.p("```")
 	return m.String()
 }
@@ -262,7 +268,9 @@ func (rep *Report) fleetSection(m *md) {
 	m.p("")
 	m.p("runcmd: N real agents in the bench's process (as `runcmd fleet` runs them), `AWS-RunShellScript` with `true`,")
 	m.p("tag target, `MaxConcurrency` 100%%, `MaxErrors` 0; time from calling SendCommand to the first `ListCommands`")
-	m.p("(polled every 20 ms) showing every invocation ended. One warm-up run per size, then the timed runs.")
+	m.p("(polled every 20 ms) showing every invocation ended. Each size runs on a fresh emulator of its own")
+	m.p("with its own agents; one warm-up run, then the timed runs, each on an invocations table pruned of the")
+	m.p("runs before once the queues are quiet (moto's transactions copy whole tables, see below; DynamoDB does not).")
 	m.p("SSM's slow start applies (one node first, then the window doubles with every finished invocation), so")
 	m.p("the first invocations pay several sequential round trips before the fleet runs at full width.")
 	m.p("")
@@ -300,8 +308,10 @@ func (rep *Report) fleetSection(m *md) {
 	}
 	m.p("")
 	m.p("**The emulator's limits show here.** moto 5.2's TransactWriteItems deep-copies the tables it touches for")
-	m.p("rollback without holding a lock (moto/dynamodb/models/__init__.py:621), so concurrent transactions now")
-	m.p("and then fail with `RuntimeError: dictionary changed size during iteration`, an HTTP 500. Our functions")
+	m.p("rollback, once per item of the transaction and without holding a lock (moto/dynamodb/models/__init__.py:616-623).")
+	m.p("So a transaction costs moto time in proportion to the table's size, which is why each size runs on a")
+	m.p("fresh emulator and pruned tables; and concurrent transactions now and then fail with")
+	m.p("`RuntimeError: dictionary changed size during iteration`, an HTTP 500. Our functions")
 	m.p("write every invocation transition and registration in a transaction; a failed ingest batch comes back")
 	m.p("after the results queue's 60 s visibility timeout, so one such failure can add a minute to a run. We")
 	m.p("did not attribute each run's time to these failures; the runs' spread is partly theirs. Real DynamoDB")
@@ -310,11 +320,11 @@ func (rep *Report) fleetSection(m *md) {
 	if len(rep.Fleet) > 0 && len(rep.Overhead) > 0 && rep.Overhead[0].Rate.Median > 0 {
 		last := rep.Fleet[len(rep.Fleet)-1]
 		ours := float64(last.Nodes) / rep.Overhead[0].Rate.Median
-		m.p("**Where our time goes.** The emulator's CPU share column is moto's CPU time over moto's plus the bench")
+		m.p("**Where our time goes.** The emulator's CPU share column is moto's CPU time (both processes) over moto's plus the bench")
 		m.p("process's (functions, agents, their shells, the bench's polls) during the runs. Measurement 4 puts the")
 		m.p("services' own work for %d invocations at about %s ms of one core (%s invocations/s without the", last.Nodes, f0(1000*ours), thousands(rep.Overhead[0].Rate.Median))
 		m.p("emulator), against %s s of wall time here: nearly all of the fleet time is spent waiting on", f1(last.Duration.Median/1000))
-		m.p("emulated AWS requests (moto serialises on the GIL) and running the agents' shells, not in runcmd's code.")
+		m.p("emulated AWS requests (each moto process serialises on Python's GIL) and running the agents' shells, not in runcmd's code.")
 		m.p("")
 	}
 }
@@ -351,7 +361,14 @@ func (rep *Report) requestsSection(m *md) {
 	m.p("")
 	m.p("Every AWS request of the functions and the agents passes an SDK middleware (initialize step keeps the")
 	m.p("input, deserialize step counts one per HTTP attempt and inspects the output). %d-node command (`true`,", med.Nodes)
-	m.p("tag target, MaxConcurrency 100%%) to a fleet started just before; its nodes' heartbeats in the window")
+	if r.OnFleet > 0 {
+		m.p("tag target, MaxConcurrency 100%%) to one group of %d agents of the %d-node fleet, on that fleet's system", med.Nodes, r.OnFleet)
+		m.p("after its runs (they are the warm-up) with its other agents stopped; the invocations table is")
+		m.p("pruned of earlier commands before each counted run; the nodes' heartbeats in the window")
+	} else {
+		m.p("tag target, MaxConcurrency 100%%) to a fleet started just before on a fresh emulator, after a warm-up")
+		m.p("command; the invocations table is pruned of earlier commands before each counted run; its nodes' heartbeats in the window")
+	}
 	m.p("(%d) are counted and taken out below. The bench's own completion polls (`ListCommands` every 500 ms) were calibrated and", med.Heartbeats)
 	m.p("subtracted (%d polls in the median run). Empty long polls are excluded and listed separately.", med.PollsTaken)
 	m.p("")
@@ -435,8 +452,12 @@ func (rep *Report) requestsSection(m *md) {
 	}
 	m.p("")
 	if ic := rep.Idle; ic != nil {
+		per := "averaged over the window"
+		if ic.Heartbeats > 0 {
+			per = fmt.Sprintf("%d heartbeat(s) handled in it, scaled to one a minute", ic.Heartbeats)
+		}
 		m.p("**An idle node** (measured on the service side while the real agent process of measurement 5 idled")
-		m.p("for %s min; node side from the agent's constants: one 20 s long poll and one heartbeat a minute): the", f1(ic.WindowMinutes))
+		m.p("for %s min, %s; node side from the agent's constants: three 20 s long polls and one heartbeat a minute): the", f1(ic.WindowMinutes), per)
 		m.p("agent makes %s requests a minute, the functions %s for its heartbeats (%s write units), about", f1(ic.AgentRequestsPerMin), f1(ic.ServiceRequestsPerMin), f2(ic.WriteUnitsPerMin))
 		m.p("**$%s per node per month**. The function pollers' own empty polls (%s in the window) are a fixed", fmt.Sprintf("%.3f", ic.USDPerNodeMonth), countList(ic.PollerEmptyPolls, "queue"))
 		m.p("cost per deployment, as Lambda's event source mappings poll too.")
@@ -491,9 +512,11 @@ func (rep *Report) overheadSection(m *md) {
 			f1(first.StoreMB.Median), f1(last.StoreMB.Median))
 	}
 	m.p("")
-	m.p("Per-node state the services keep: ingest's key cache (service.NodeKeys) holds every signer seen within")
-	m.p("its one-minute TTL, so on the signed path it grows with the number of nodes that reply within a minute;")
-	m.p("the unsigned path has no such cache.")
+	m.p("Per-node state the services keep: ingest's key cache (service.NodeKeys) holds the keys of the signers")
+	m.p("seen within its one-minute TTL, at most 10,000 of them (least recently used first out, about 160 bytes")
+	m.p("each), so on the signed path the working set stops growing at that many replying nodes; the unsigned")
+	m.p("path has no such cache. Signature verification (ed25519, two replies per invocation) is most of the")
+	m.p("signed path's time: compare the signed and unsigned rows at 100,000.")
 	m.p("")
 	if len(rep.Overhead) > 0 && len(rep.Overhead[0].Runs) > 0 {
 		r := rep.Overhead[0].Runs[0]
@@ -545,14 +568,15 @@ func (rep *Report) footprintSection(m *md) {
 	m.p("")
 	m.p("`runcmd-agent` built as `make build` builds it (%s), started as a real process against the emulator;", fp.BuildFlags)
 	m.p("it registers with an activation (`runcmd-agent register`), then heartbeats every minute and long-polls its")
-	m.p("own queue (20 s). RSS from /proc/<pid>/status (VmRSS), CPU")
-	m.p("from /proc/<pid>/stat (utime+stime, resolution %s).", fp.CPUResolution)
+	m.p("own queue (20 s). One idle minute from the moment it is listed Online gives both idle numbers (an idle")
+	m.p("agent does the same every minute: three long polls, one heartbeat). RSS from /proc/<pid>/status (VmRSS),")
+	m.p("CPU from /proc/<pid>/stat (utime+stime, resolution %s).", fp.CPUResolution)
 	m.p("")
 	m.table([]string{"", "runcmd-agent"}, [][]string{
 		{"binary size", mb(fp.BinaryBytes)},
-		{"idle RSS after 60 s", mb(fp.IdleRSS)},
-		{"CPU in the first minute (start-up, registration)", f2(fp.FirstMinCPU) + " s"},
-		{"CPU per idle minute (second minute)", f2(fp.IdleCPUPerMin) + " s"},
+		{fmt.Sprintf("idle RSS after %s s online, long-polling", f0(fp.IdleSeconds)), mb(fp.IdleRSS)},
+		{"CPU until online (start-up, first heartbeat)", f2(fp.StartCPU) + " s"},
+		{"CPU per idle minute (the same minute)", f2(fp.IdleCPUPerMin) + " s"},
 		{"peak RSS running 5 documents at once (`sleep 5` ×5)", mb(fp.BusyPeakRSS)},
 		{"same, with the documents' shells and sleeps", mb(fp.BusyPeakRSSChildren)},
 		{"5 × `sleep 5`: first send → last result", fmt.Sprintf("%s s (%d of 5 succeeded)", f1(fp.BusyWallSeconds), fp.BusySucceeded)},
@@ -575,7 +599,9 @@ func (rep *Report) apiSection(m *md) {
 	m.p("A closed loop of %d clients (a small Go driver: each sends its next SigV4-signed request when the last", rep.API[0].Clients)
 	m.p("is answered) against the api as `runcmd dev` serves it, on the emulator and, to show the api's own cost,")
 	m.p("over the in-memory fakes. %s s warm-up, then %d windows of %s s; medians and range over the windows.", f1(rep.API[0].WarmUp), len(rep.API[0].Windows), f1(rep.API[0].Window))
-	m.p("GetCommandInvocation reads one finished invocation; ListCommandInvocations lists a 50-node command.")
+	m.p("On the emulator the api runs on the first fleet size's system, after its runs: GetCommandInvocation")
+	m.p("reads one finished invocation of the last fleet command, ListCommandInvocations lists that command")
+	m.p("(%d nodes). In memory, the command has 50 nodes.", firstFleet(rep))
 	m.p("")
 	var rows [][]string
 	for _, a := range rep.API {
@@ -598,4 +624,64 @@ func (rep *Report) documentsSection(m *md) {
 	m.p("`%s` (parse, validate and render a 20-step document):", d.Command)
 	m.p("")
 	m.table([]string{"benchmark", "ns/op", "B/op", "allocs/op"}, [][]string{{d.Name, spread(d.NsPerOp, thousands), spread(d.BytesPerOp, thousands), spread(d.AllocsPerOp, f0)}})
+}
+
+func firstFleet(rep *Report) int {
+	if len(rep.Fleet) > 0 {
+		return rep.Fleet[0].Nodes
+	}
+	return 0
+}
+
+// emulatorLine describes the emulators of the run for the header.
+func (rep *Report) emulatorLine() string {
+	mc := rep.Machine
+	if len(rep.Emulators) == 0 {
+		return fmt.Sprintf("%s (moto_server pid %d, RSS %s at start)", mc.Emulator, mc.EmulatorPID, mb(mc.EmulatorRSS))
+	}
+	var parts []string
+	fresh := 0
+	for _, e := range rep.Emulators {
+		if e.Fresh {
+			fresh++
+		}
+		parts = append(parts, fmt.Sprintf("%s: RSS %s → %s, CPU %s s", e.For, mb(e.RSSStart), mb(e.RSSEnd), f0(e.CPU)))
+	}
+	how := "the shared moto_server at " + mc.Emulator
+	patched := 0
+	for _, e := range rep.Emulators {
+		if e.Patched {
+			patched++
+		}
+	}
+	if fresh == len(rep.Emulators) {
+		how = fmt.Sprintf("for each of %d groups of sections a fresh emulator of the bench's own: two moto_server processes (DynamoDB; SQS, SNS, S3) behind a routing proxy (bench/emulator.go)", fresh)
+	} else if fresh > 0 {
+		how = fmt.Sprintf("a fresh emulator of the bench's own (two moto_server processes behind a routing proxy) for %d of %d groups of sections, the shared one at %s for the others", fresh, len(rep.Emulators), mc.Emulator)
+	}
+	if patched > 0 {
+		how += fmt.Sprintf(", %d of them with the bench's fix for moto's request routing (a list moto rebuilt from the file system under a global lock on every request, computed once)", patched)
+	}
+	return how + " (" + strings.Join(parts, "; ") + ")"
+}
+
+// timeSection is where the run's time went, against the budget's reserve for each part.
+func (rep *Report) timeSection(m *md) {
+	if len(rep.Sections) == 0 {
+		return
+	}
+	m.p("## Where the run's time went")
+	m.p("")
+	m.p("Budget %.0f min. Each part always runs its minimum (a warm-up and %d timed runs of anything repeated);", rep.Machine.BudgetMinute, minRuns)
+	m.p("a further run starts only if the longest run so far still fits with the minimums of the parts after it")
+	m.p("held in reserve (*planned minimum*). Trimmed runs are listed in the notes.")
+	m.p("")
+	var rows [][]string
+	total := 0.0
+	for _, s := range rep.Sections {
+		total += s.Seconds
+		rows = append(rows, []string{s.Name, f0(s.Seconds), f0(s.PlannedMin), s.Note})
+	}
+	rows = append(rows, []string{"**sum of parts** (whole run: " + f0(rep.Seconds) + " s)", f0(total), "", ""})
+	m.table([]string{"part", "s", "planned minimum s", ""}, rows)
 }

@@ -38,6 +38,9 @@ type RequestsResult struct {
 	RCUPerInv    Spread        `json:"dynamodb_read_units_per_invocation"`
 	Cost         CostModel     `json:"cost"`
 	Idle         *IdleCost     `json:"idle,omitempty"`
+	// OnFleet is the size of the fleet whose system and agents the measurement used, after that
+	// fleet's runs and with its other agents stopped; 0 for a system and fleet of its own.
+	OnFleet int `json:"on_fleet_of,omitempty"`
 }
 
 // pollCost is what one of the bench's ListCommands completion polls costs: AWS requests by op key,
@@ -105,8 +108,9 @@ func CountCommand(ctx context.Context, s *System, in *ssm.SendCommandInput, n in
 }
 
 // MeasureRequests runs measurement 3: runs commands to the n agents tagged key=value and single-node
-// commands to one of them.
-func MeasureRequests(ctx context.Context, s *System, key, value string, ids []string, runs, singleRuns int) (RequestsResult, error) {
+// commands to one of them. warmed is a finished command of a warm-up the system already ran over
+// these agents (the fleet runs before), or "" to run one here; the calibration polls it.
+func MeasureRequests(ctx context.Context, s *System, key, value string, ids []string, runs, singleRuns int, warmed string) (RequestsResult, error) {
 	var res RequestsResult
 	n := len(ids)
 	fleetIn := func() *ssm.SendCommandInput {
@@ -117,20 +121,26 @@ func MeasureRequests(ctx context.Context, s *System, key, value string, ids []st
 			MaxConcurrency: aws.String("100%"), MaxErrors: aws.String("0"),
 		}
 	}
-	// Warm-up, uncounted; its command is what the calibration polls.
-	out, err := s.SSM.SendCommand(ctx, fleetIn())
-	if err != nil {
-		return res, fmt.Errorf("warm-up: %w", err)
+	if warmed == "" {
+		// Warm-up, uncounted; its command is what the calibration polls.
+		out, err := s.SSM.SendCommand(ctx, fleetIn())
+		if err != nil {
+			return res, fmt.Errorf("warm-up: %w", err)
+		}
+		warmed = aws.ToString(out.Command.CommandId)
+		if _, _, _, err := s.WaitCommand(ctx, warmed, n, 100*time.Millisecond, 8*time.Minute); err != nil {
+			return res, fmt.Errorf("warm-up: %w", err)
+		}
 	}
-	if _, _, _, err := s.WaitCommand(ctx, aws.ToString(out.Command.CommandId), n, 100*time.Millisecond, 8*time.Minute); err != nil {
-		return res, fmt.Errorf("warm-up: %w", err)
-	}
-	perPoll, err := pollCost(ctx, s, aws.ToString(out.Command.CommandId))
+	perPoll, err := pollCost(ctx, s, warmed)
 	if err != nil {
 		return res, err
 	}
 	var per, wcu, rcu, single []float64
 	for range runs {
+		if _, err := s.Prune(ctx); err != nil {
+			return res, err
+		}
 		r, err := CountCommand(ctx, s, fleetIn(), n, perPoll)
 		if err != nil {
 			return res, err

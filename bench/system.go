@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
@@ -38,6 +41,7 @@ type System struct {
 	Endpoint string // the api
 	SSM      *ssm.Client
 	Counter  *Counter
+	Emulator *Emulator
 
 	base    aws.Config // without the counter: the bench's own reads
 	counted aws.Config
@@ -54,6 +58,9 @@ type System struct {
 
 	mu     sync.Mutex
 	fleets []*Fleet
+	// stopEmulator records the emulator's use and stops it if the bench started it (runner.system).
+	stopEmulator func()
+	closed       bool
 }
 
 // TailLog keeps the last lines written to it.
@@ -81,12 +88,14 @@ func (t *TailLog) Lines() []string {
 	return slices.Clone(t.lines)
 }
 
-// StartSystem provisions and starts the functions. The caller must Close it.
-func StartSystem(ctx context.Context, tmp string) (*System, error) {
+// StartSystem provisions and starts the functions on emu. The caller must Close it (which leaves
+// the emulator running).
+func StartSystem(ctx context.Context, tmp string, emu *Emulator) (*System, error) {
 	base, err := stack.LoadAWS(ctx)
 	if err != nil {
 		return nil, err
 	}
+	base.BaseEndpoint = aws.String(emu.Endpoint)
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	prefix := "bench-" + hex.EncodeToString(b)
@@ -96,7 +105,7 @@ func StartSystem(ctx context.Context, tmp string) (*System, error) {
 	}
 	counter := NewCounter(res)
 	tail := &TailLog{}
-	s := &System{Log: tail, Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base), ddb: dynamodb.NewFromConfig(base),
+	s := &System{Emulator: emu, Log: tail, Prefix: prefix, Res: res, Counter: counter, base: base, counted: counter.Install(base), ddb: dynamodb.NewFromConfig(base),
 		log: slog.New(slog.NewTextHandler(tail, &slog.HandlerOptions{Level: slog.LevelWarn})), done: make(chan struct{}), tmp: tmp}
 	st, err := stack.New(ctx, s.counted, res, s.log)
 	if err != nil {
@@ -298,6 +307,95 @@ func terminalCommand(s ssmtypes.CommandStatus) bool {
 		return false
 	}
 	return true
+}
+
+// Prune deletes every invocation from the table, with the bench's own uncounted clients, so that
+// the next run starts from a table as small as the first run's. The emulator needs it: moto's
+// transactions copy whole tables (see Emulator), so without pruning each run of a size is slower
+// than the one before, for moto's sake only. Commands stay (one item a run): a late message about
+// one finds it finished. It first waits (up to 10 s) for the dispatch and results queues to empty,
+// so that no message of the last run is still being handled. It returns how many items it deleted.
+func (s *System) Prune(ctx context.Context) (int, error) {
+	if err := s.waitQuiet(ctx, 10*time.Second); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, table := range []string{s.Res.InvocationsTable} {
+		d, err := s.ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil {
+			return n, fmt.Errorf("prune %s: %w", table, err)
+		}
+		names := map[string]string{}
+		var proj []string
+		for i, k := range d.Table.KeySchema {
+			ref := fmt.Sprintf("#k%d", i)
+			names[ref] = aws.ToString(k.AttributeName)
+			proj = append(proj, ref)
+		}
+		var deletes []ddbtypes.WriteRequest
+		p := dynamodb.NewScanPaginator(s.ddb, &dynamodb.ScanInput{TableName: aws.String(table),
+			ProjectionExpression: aws.String(strings.Join(proj, ", ")), ExpressionAttributeNames: names})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return n, fmt.Errorf("prune %s: scan: %w", table, err)
+			}
+			for _, it := range page.Items {
+				deletes = append(deletes, ddbtypes.WriteRequest{DeleteRequest: &ddbtypes.DeleteRequest{Key: it}})
+			}
+		}
+		for batch := range chunks(deletes, 25) { // BatchWriteItem's limit
+			pending := map[string][]ddbtypes.WriteRequest{table: batch}
+			for attempt := 0; len(pending) > 0; attempt++ {
+				if attempt == 5 {
+					return n, fmt.Errorf("prune %s: items left unprocessed", table)
+				}
+				out, err := s.ddb.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+				if err != nil {
+					return n, fmt.Errorf("prune %s: delete: %w", table, err)
+				}
+				pending = out.UnprocessedItems
+			}
+			n += len(batch)
+		}
+	}
+	return n, nil
+}
+
+// waitQuiet waits until the dispatch and results queues hold no message, visible or in flight, or
+// limit passes.
+func (s *System) waitQuiet(ctx context.Context, limit time.Duration) error {
+	client := sqs.NewFromConfig(s.base)
+	var urls []string
+	for _, q := range []string{s.Res.DispatchQueue, s.Res.ResultsQueue} {
+		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q)})
+		if err != nil {
+			return fmt.Errorf("queue %s: %w", q, err)
+		}
+		urls = append(urls, aws.ToString(out.QueueUrl))
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		busy := 0
+		for _, u := range urls {
+			out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(u),
+				AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+					sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+			if err != nil {
+				return fmt.Errorf("queue attributes of %s: %w", u, err)
+			}
+			for _, v := range out.Attributes {
+				n, _ := strconv.Atoi(v)
+				busy += n
+			}
+		}
+		if busy == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		if err := sleepCtx(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
 }
 
 // itemSize reads an item back (strongly consistent) with the bench's own, uncounted client and
