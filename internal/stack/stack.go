@@ -41,7 +41,12 @@ type Stack struct {
 // New builds the stack. It looks up the queue URLs once (one request each), so it must run after
 // provisioning.
 func New(ctx context.Context, cfg aws.Config, res config.Resources, log *slog.Logger) (*Stack, error) {
-	ddb := dynamodb.NewFromConfig(cfg)
+	var ddbOpts []func(*dynamodb.Options)
+	if cfg.BaseEndpoint != nil {
+		// An endpoint override means a local emulator (deployments use the real endpoints).
+		ddbOpts = append(ddbOpts, dynamo.SerializeWritesForEmulator)
+	}
+	ddb := dynamodb.NewFromConfig(cfg, ddbOpts...)
 	sqsc := sqs.NewFromConfig(cfg)
 	snsc := sns.NewFromConfig(cfg)
 	dispatchURL, err := queueURL(ctx, sqsc, res.DispatchQueue)
