@@ -24,13 +24,13 @@ type Options struct {
 	// Sections limits the run to these sections (see Sections); empty runs them all.
 	Sections []string
 	// SharedEmulator runs every section on the emulator at AWS_ENDPOINT_URL instead of a fresh
-	// moto_server of the bench's own for each group of sections (see Emulator).
+	// emulator of the bench's own for each group of sections (see Emulator).
 	SharedEmulator bool
 	Log            io.Writer // progress lines
 }
 
 // Sections are the parts of a run, in the order they run. The api's emulator half runs on the first
-// fleet size's system, requests between the two fleet sizes.
+// fleet size's system after its runs, requests on the last fleet size's system after its runs.
 var Sections = []string{"overhead", "footprint", "documents", "latency", "fleet", "api", "requests", "ansible"}
 
 // Report is everything a run measured; report.json is its encoding and REPORT.md its rendering.
@@ -107,8 +107,8 @@ func fullPlan() plan {
 		loadWarm: 2 * time.Second, loadWindow: 3 * time.Second, loadWindows: 3, loadClients: 16, docCount: 5,
 		minimum: map[string]time.Duration{
 			"overhead": 120 * time.Second, "footprint": 30 * time.Second, "documents": 20 * time.Second,
-			"latency": 40 * time.Second, "fleet 50": 50 * time.Second, "api": 50 * time.Second,
-			"fleet 200": 310 * time.Second, "requests": 80 * time.Second, "ansible": 110 * time.Second,
+			"latency": 25 * time.Second, "fleet 50": 35 * time.Second, "api": 50 * time.Second,
+			"fleet 200": 230 * time.Second, "requests": 75 * time.Second, "ansible": 250 * time.Second,
 		}}
 }
 

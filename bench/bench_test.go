@@ -105,3 +105,17 @@ func TestIdleCostPerHeartbeat(t *testing.T) {
 		t.Errorf("per window minute: %+v", ic)
 	}
 }
+
+func TestRequestsWithoutHeartbeats(t *testing.T) {
+	t.Parallel()
+	rep := &Report{Idle: &IdleCost{WindowMinutes: 1, ServiceRequestsPerMin: 3.5},
+		Requests: &RequestsResult{Fleet: []RequestsRun{{Nodes: 100, Total: 1090, Heartbeats: 20}, {Nodes: 100, Total: 1000, Heartbeats: 0}}}}
+	// A heartbeat costs the agent's send plus the functions' 3.5 requests.
+	if got := rep.perInvNoHeartbeats(); got.Median != 10 || got.Min != 10 || got.Max != 10 {
+		t.Errorf("fleet runs without heartbeats: %+v, want 10 each", got)
+	}
+	single := rep.noHeartbeats([]RequestsRun{{Nodes: 1, Total: 169, Heartbeats: 32}})
+	if single.Median != 25 {
+		t.Errorf("one-node run without its 32 heartbeats: %v, want 25", single.Median)
+	}
+}

@@ -53,18 +53,44 @@ type motoProc struct {
 // emulatorServices routes each service to a process: DynamoDB to the first, the rest to the second.
 var emulatorServices = map[string]int{"dynamodb": 0}
 
-// motoPatch runs moto_server with one fix: moto 5.2 finds the service of every request by listing
-// its own package directory and stat-ing each entry while it holds a global lock
-// (moto/moto_server/werkzeug_app.py:224, moto/backends.py:186). Under load, with a hundred agents'
-// requests in flight, every stat gives up Python's lock and waits to get it back, requests queue
-// behind that lock and a 50-node fleet run takes minutes instead of seconds. The list never changes
-// while moto runs, so the patch computes it once. It changes nothing moto emulates; a moto without
-// that function runs as it is.
+// motoPatch runs moto_server with two fixes. It changes nothing moto emulates except to make
+// DynamoDB's writes behave as DynamoDB's do; a moto without these functions runs as it is.
+//
+//   - moto 5.2 finds the service of every request by listing its own package directory and stat-ing
+//     each entry while it holds a global lock (moto/moto_server/werkzeug_app.py:224,
+//     moto/backends.py:186). Under load, with a hundred agents' requests in flight, every stat
+//     gives up Python's lock and waits to get it back, requests queue behind that lock and a
+//     50-node fleet run takes minutes instead of seconds. The list never changes while moto runs,
+//     so the patch computes it once.
+//   - moto's TransactWriteItems copies the tables it touches before it starts and, when a condition
+//     fails, puts the copies back (moto/dynamodb/models/__init__.py:616-623, 720-724), undoing
+//     every write other requests made to those tables in the meantime. Our functions lose such
+//     races all the time by design (optimistic writes, retried), so without the fix moto drops
+//     other invocations' writes now and then: a node's reply then finds its invocation "never
+//     sent" and is rejected, and the run waits for the invocation's timeout. The same unlocked
+//     copy is what makes concurrent transactions fail with "dictionary changed size during
+//     iteration". The patch runs DynamoDB's operations one at a time, as moto's one Python thread
+//     at a time runs them anyway.
 const motoPatch = `import sys
 try:
     import moto.backends as b
     mods = tuple(b.list_of_moto_modules())
     b.list_of_moto_modules = lambda: mods
+except Exception:
+    pass
+try:
+    import functools, inspect, threading
+    from moto.dynamodb.models import DynamoDBBackend
+    lock = threading.RLock()
+    def locked(f):
+        @functools.wraps(f)
+        def call(*args, **kwargs):
+            with lock:
+                return f(*args, **kwargs)
+        return call
+    for name, f in list(vars(DynamoDBBackend).items()):
+        if not name.startswith("_") and inspect.isfunction(f):
+            setattr(DynamoDBBackend, name, locked(f))
 except Exception:
     pass
 from moto.server import main

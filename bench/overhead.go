@@ -35,6 +35,7 @@ type OverheadRun struct {
 	Store      int64  `json:"store_bytes"`
 	WorkingSet int64  `json:"services_working_set_bytes"`
 	Pumps      int    `json:"dispatch_messages"`
+	Replies    int    `json:"replies"` // what the simulated agents sent ingest
 	GCs        uint64 `json:"gc_cycles"`
 	Status     string `json:"status"`
 }
@@ -179,7 +180,7 @@ func RunOverhead(ctx context.Context, n int, mk func(context.Context, int) (port
 		return r, fmt.Errorf("send: %w", err)
 	}
 	pumps, err := drive(ctx, dq, agents, handle)
-	r.Pumps = pumps
+	r.Pumps, r.Replies = pumps, agents.Replies()
 	if err != nil {
 		heap.finish()
 		return r, err

@@ -406,14 +406,18 @@ func (s *Commands) ExpiredInvocations(ctx context.Context, before time.Time, lim
 	return nil, nil
 }
 
-// Agents plays every node: each message sent to a node is answered at once with an InProgress and a
-// Success reply, signed and encoded as the agent does it, and handed to the ingest handler in batches
-// of ten, as Lambda's event source mapping hands over the results queue.
+// Agents plays every node: each message sent to a node is answered at once with a Success reply,
+// signed and encoded as the agent does it, and handed to the ingest handler in batches of ten, as
+// Lambda's event source mapping hands over the results queue. runcmd-agent sends its InProgress
+// ("started") reply only for a document still running after its ProgressDelay (a second), so a
+// command that ends at once, as these do, costs one reply; StartedReply sends it anyway.
 type Agents struct {
 	// Ingest is the ingest function's SQS handler.
 	Ingest func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)
 	// Key signs every reply (every node shares it); nil sends unsigned replies.
 	Key ed25519.PrivateKey
+	// StartedReply sends an InProgress reply before each Success, as for a long document.
+	StartedReply bool
 	// Encoding is the time spent signing and encoding replies: the agents' work, not the services'.
 	Encoding time.Duration
 	Received int
@@ -431,14 +435,15 @@ func (a *Agents) Send(ctx context.Context, queueURL string, m runcmd.NodeMessage
 	a.Received++
 	t0 := time.Now()
 	now := t0.UTC()
-	for _, r := range []runcmd.Reply{
-		{CommandID: m.CommandID, InstanceID: m.InstanceID, Detail: runcmd.DetailInProgress,
-			Result: runcmd.Result{ResponseCode: -1, StartedAt: now}, SentAt: now},
-		{CommandID: m.CommandID, InstanceID: m.InstanceID, Detail: runcmd.DetailSuccess, SentAt: now,
-			Result: runcmd.Result{ResponseCode: 0, StartedAt: now, EndedAt: now, Plugins: []runcmd.PluginResult{{
-				Name: "aws:runShellScript", Action: "aws:runShellScript", Status: runcmd.DetailSuccess.Status(),
-				Detail: runcmd.DetailSuccess, ResponseCode: 0, StartedAt: now, EndedAt: now}}}},
-	} {
+	replies := []runcmd.Reply{{CommandID: m.CommandID, InstanceID: m.InstanceID, Detail: runcmd.DetailSuccess, SentAt: now,
+		Result: runcmd.Result{ResponseCode: 0, StartedAt: now, EndedAt: now, Plugins: []runcmd.PluginResult{{
+			Name: "aws:runShellScript", Action: "aws:runShellScript", Status: runcmd.DetailSuccess.Status(),
+			Detail: runcmd.DetailSuccess, ResponseCode: 0, StartedAt: now, EndedAt: now}}}}}
+	if a.StartedReply {
+		replies = append([]runcmd.Reply{{CommandID: m.CommandID, InstanceID: m.InstanceID, Detail: runcmd.DetailInProgress,
+			Result: runcmd.Result{ResponseCode: -1, StartedAt: now}, SentAt: now, Wake: m.Wake}}, replies...)
+	}
+	for _, r := range replies {
 		msg := runcmd.ResultMessage{Kind: runcmd.KindReply, Reply: &r}
 		if a.Key != nil {
 			if err := msg.Sign(m.InstanceID, a.Key, now); err != nil {
@@ -473,6 +478,9 @@ func (a *Agents) Flush(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Replies is the number of replies sent so far.
+func (a *Agents) Replies() int { return a.seq }
 
 // Pending is the number of replies not yet handed to ingest.
 func (a *Agents) Pending() int { return len(a.batch) }

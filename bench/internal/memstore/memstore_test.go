@@ -3,6 +3,7 @@ package memstore
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -17,6 +18,15 @@ import (
 // as the overhead benchmark does, and checks that every node ran it exactly once.
 func TestCommandRunsToSuccess(t *testing.T) {
 	t.Parallel()
+	for _, started := range []bool{false, true} {
+		t.Run(fmt.Sprintf("started reply %v", started), func(t *testing.T) {
+			t.Parallel()
+			runToSuccess(t, started)
+		})
+	}
+}
+
+func runToSuccess(t *testing.T, startedReply bool) {
 	const n = 1234
 	ctx := context.Background()
 	docs, err := service.NewBuiltins()
@@ -28,7 +38,7 @@ func TestCommandRunsToSuccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, fleet, dq, agents := NewCommands(), NewFleet(n, "Fleet", "bench", pub), &Dispatch{}, &Agents{Key: key}
+	cmds, fleet, dq, agents := NewCommands(), NewFleet(n, "Fleet", "bench", pub), &Dispatch{}, &Agents{Key: key, StartedReply: startedReply}
 	api := service.NewAPI(cmds, fleet, dq, docs)
 	disp := &service.Dispatcher{Commands: cmds, Instances: fleet, Nodes: agents, Now: time.Now, Log: log}
 	ing := &service.Ingester{Commands: cmds, Instances: fleet, Dispatch: dq, Now: time.Now, Log: log, Keys: service.NewNodeKeys(fleet)}
@@ -67,6 +77,9 @@ func TestCommandRunsToSuccess(t *testing.T) {
 	}
 	if agents.Received != n || agents.Failures != 0 {
 		t.Errorf("agents received %d messages with %d failed replies, want %d and 0", agents.Received, agents.Failures, n)
+	}
+	if want := map[bool]int{false: n, true: 2 * n}[startedReply]; agents.seq != want {
+		t.Errorf("agents sent %d replies, want %d", agents.seq, want)
 	}
 	if want := int64(n * 10); cmds.Bytes() < want {
 		t.Errorf("store holds %d bytes for %d invocations, want at least %d", cmds.Bytes(), n, want)
