@@ -51,8 +51,9 @@ fuzz:
 fuzz-long:
 	$(MAKE) fuzz FUZZTIME=2m
 
-# Writes bench/REPORT.md and report.json in about 14 minutes (benchrun's -budget); each group of
-# sections starts a moto_server of its own. BENCHFLAGS='-sections fleet,ansible' runs some sections.
+# Writes bench/REPORT.md and report.json within 14 minutes (benchrun's -budget); each group of
+# sections gets a fresh emulator of its own (bench/emulator.go). BENCHFLAGS='-sections fleet,ansible'
+# runs some sections and writes bench/report-sections.json instead.
 bench: build
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(EMU) $(GO) run ./bench/cmd/benchrun $(BENCHFLAGS)
 

@@ -20,9 +20,10 @@ const (
 	keyTTL        = time.Minute
 	missingKeyTTL = 15 * time.Second // unknown nodes: forged ids cost one read per id per 15 s
 
-	// DefaultMaxNodeKeys bounds the cache when NodeKeys.MaxEntries is 0: about 1.5 MB (an entry is
-	// the id, the key and two list links). A fleet that replies faster than the cache turns over
-	// costs one BatchGetItem per batch for the nodes evicted, never more memory.
+	// DefaultMaxNodeKeys bounds the cache when NodeKeys.MaxEntries is 0: under 2 MB (an entry is
+	// about 160 bytes plus its id: the id, the key, the expiry and two list links). A fleet that
+	// replies faster than the cache turns over costs one BatchGetItem per batch for the nodes
+	// evicted, never more memory.
 	DefaultMaxNodeKeys = 10_000
 )
 
