@@ -20,6 +20,25 @@ import (
 	"github.com/runcmd/runcmd/internal/sqsq"
 )
 
+// subscribeQueue creates a queue, subscribes it to the topic, and returns its URL; both go at cleanup.
+func subscribeQueue(t *testing.T, snsc *sns.Client, sqsc *sqs.Client, topicARN string) string {
+	t.Helper()
+	ctx := t.Context()
+	url, err := sqsq.EnsureQueue(ctx, sqsc, awstest.Name("rc-sub"), nil)
+	if err != nil {
+		t.Fatalf("EnsureQueue: %v", err)
+	}
+	t.Cleanup(func() { _, _ = sqsc.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}) })
+	qarn, err := sqsq.QueueARN(ctx, sqsc, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &topicARN, Protocol: aws.String("sqs"), Endpoint: &qarn}); err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return url
+}
+
 // TestPublish publishes to a topic with an SQS subscriber and checks the SNS envelope that arrives.
 func TestPublish(t *testing.T) {
 	t.Parallel()
@@ -38,18 +57,7 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("EnsureTopic again = %q, %v; want %q", again, err, arn)
 	}
 
-	url, err := sqsq.EnsureQueue(ctx, sqsc, awstest.Name("rc-sub"), nil)
-	if err != nil {
-		t.Fatalf("EnsureQueue: %v", err)
-	}
-	t.Cleanup(func() { _, _ = sqsc.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}) })
-	qarn, err := sqsq.QueueARN(ctx, sqsc, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &arn, Protocol: aws.String("sqs"), Endpoint: &qarn}); err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
+	url := subscribeQueue(t, snsc, sqsc, arn)
 
 	body := []byte(`{"commandId":"cmd-1","status":"Success"}`)
 	subject := "Run Command\nstatus change"
@@ -112,18 +120,7 @@ func TestPublishBatch(t *testing.T) {
 		t.Fatalf("EnsureTopic: %v", err)
 	}
 	t.Cleanup(func() { _, _ = snsc.DeleteTopic(context.Background(), &sns.DeleteTopicInput{TopicArn: &arn}) })
-	url, err := sqsq.EnsureQueue(ctx, sqsc, awstest.Name("rc-batch-sub"), nil)
-	if err != nil {
-		t.Fatalf("EnsureQueue: %v", err)
-	}
-	t.Cleanup(func() { _, _ = sqsc.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: &url}) })
-	qarn, err := sqsq.QueueARN(ctx, sqsc, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: &arn, Protocol: aws.String("sqs"), Endpoint: &qarn}); err != nil {
-		t.Fatalf("Subscribe: %v", err)
-	}
+	url := subscribeQueue(t, snsc, sqsc, arn)
 
 	const n = 23 // three PublishBatch calls: 10, 10, 3
 	var msgs []runcmd.Notification
