@@ -56,16 +56,23 @@ func seedCommands(t *testing.T, api *service.API) {
 	}
 }
 
+// commandFilter is one ListCommands / ListCommandInvocations filter.
+func commandFilter(key types.CommandFilterKey, v string) types.CommandFilter {
+	return types.CommandFilter{Key: key, Value: aws.String(v)}
+}
+
+// listMinute is the time m minutes after listBase, as a filter value.
+func listMinute(m int) string {
+	return listBase.Add(time.Duration(m) * time.Minute).Format(time.RFC3339)
+}
+
 // TestSDKListCommandsFilters runs ListCommands filters through the protocol, the service and the
 // in-memory store, paging one command at a time.
 func TestSDKListCommandsFilters(t *testing.T) {
 	t.Parallel()
 	c, api := newServiceClient(t)
 	seedCommands(t, api)
-	f := func(key types.CommandFilterKey, v string) types.CommandFilter {
-		return types.CommandFilter{Key: key, Value: aws.String(v)}
-	}
-	minute := func(m int) string { return listBase.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	f, minute := commandFilter, listMinute
 	tests := []struct {
 		name       string
 		instanceID string
@@ -132,10 +139,7 @@ func TestSDKListCommandInvocationsFilters(t *testing.T) {
 	t.Parallel()
 	c, api := newServiceClient(t)
 	seedCommands(t, api)
-	f := func(key types.CommandFilterKey, v string) types.CommandFilter {
-		return types.CommandFilter{Key: key, Value: aws.String(v)}
-	}
-	minute := func(m int) string { return listBase.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	f, minute := commandFilter, listMinute
 	tests := []struct {
 		name                  string
 		commandID, instanceID string
